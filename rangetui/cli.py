@@ -1,0 +1,204 @@
+"""Command-line front: `rangetui get` (headless), `rangetui [URL…]` (the TUI).
+
+Nothing here imports Textual at module level: `get` must start fast and work on
+machines where the terminal UI is never used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rangetui import __version__
+from rangetui.core.download import Options
+from rangetui.core.finish import parse_checksum
+from rangetui.core.http import HttpOptions
+from rangetui.core.units import parse_size
+
+MAX_CONNECTIONS = 64
+
+
+def _size(text: str) -> int:
+    try:
+        value = parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than zero: {text}")
+    return value
+
+
+def _connections(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CONNECTIONS:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_CONNECTIONS}")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number: {text}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds: {text}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 0 and 3600 seconds")
+    return value
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name or any(c in name for c in " \t\r\n") or "\n" in value or "\r" in value:
+        raise argparse.ArgumentTypeError(f"a header looks like 'Name: value', not {text!r}")
+    return name, value.strip()
+
+
+def _checksum(text: str) -> str:
+    try:
+        return parse_checksum(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_download_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags shared by `get` and by the TUI's `rangetui URL…`."""
+    parser.add_argument("urls", nargs="*", metavar="URL", help="http or https URLs")
+    parser.add_argument("-i", "--input-file", type=Path, help="read URLs from FILE (- for stdin)")
+    parser.add_argument("-o", "--output", type=Path, help="save as OUT (one URL only)")
+    parser.add_argument("-d", "--dir", type=Path, default=Path("."), help="save into DIR")
+    parser.add_argument(
+        "-t", "--threads", type=_connections, default=8, help="connections per file (default 8)"
+    )
+    parser.add_argument(
+        "-s",
+        "--block-size",
+        type=_size,
+        default=1024 * 1024,
+        help="block size: the smallest range a connection is given (default 1M)",
+    )
+    parser.add_argument(
+        "-b",
+        "--buffer-size",
+        type=_size,
+        default=1024 * 1024,
+        help="read buffer per connection (default 1M)",
+    )
+    parser.add_argument(
+        "--checksum", type=_checksum, metavar="sha256=HEX", help="verify the finished file"
+    )
+    parser.add_argument(
+        "--header",
+        type=_header,
+        action="append",
+        default=[],
+        metavar="'K: V'",
+        help="extra request header (repeatable)",
+    )
+    parser.add_argument(
+        "--limit-rate", type=_size, metavar="RATE", help="bytes per second for each file, e.g. 2M"
+    )
+    parser.add_argument(
+        "--retries", type=_count, default=5, help="attempts per range before giving up (default 5)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=15.0,
+        help="seconds without data before a connection counts as stalled",
+    )
+    parser.add_argument("--ca-bundle", type=Path, help="trust the certificates in this file")
+    parser.add_argument(
+        "--insecure", action="store_true", help="do not verify TLS certificates (unsafe)"
+    )
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    verify: bool | str = True
+    if args.insecure:
+        verify = False
+    elif args.ca_bundle is not None:
+        verify = str(args.ca_bundle)
+    return Options(
+        connections=args.threads,
+        block_size=args.block_size,
+        buffer_size=args.buffer_size,
+        retries=args.retries,
+        limit_rate=args.limit_rate,
+        checksum=args.checksum,
+        http=HttpOptions(headers=tuple(args.header), timeout=args.timeout, verify=verify),
+    )
+
+
+def read_urls(args: argparse.Namespace) -> list[str]:
+    """URLs from the command line, then from ``-i`` (blank lines and # comments skipped)."""
+    urls = list(args.urls)
+    if args.input_file is not None:
+        if str(args.input_file) == "-":
+            text = sys.stdin.read()
+        else:
+            try:
+                text = args.input_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise SystemExit(f"rangetui: error: cannot read {args.input_file}: {e}") from None
+        urls += [
+            s.strip() for s in text.splitlines() if s.strip() and not s.lstrip().startswith("#")
+        ]
+    return urls
+
+
+def get_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rangetui get", description="Download in the foreground, resumably."
+    )
+    add_download_flags(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    args = parser.parse_args(argv)
+    urls = read_urls(args)
+    if not urls:
+        parser.error("give at least one URL (or -i FILE)")
+    if args.output is not None and len(urls) > 1:
+        parser.error("-o names one file; use -d DIR for several URLs")
+    if args.insecure:
+        print("rangetui: warning: --insecure: TLS certificates are not verified", file=sys.stderr)
+    from rangetui.headless import GetJob, run_get
+
+    jobs = [GetJob(url, args.output, args.dir) for url in urls]
+    return run_get(jobs, options_from(args), quiet=args.quiet)
+
+
+def tui_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rangetui",
+        description="Terminal download manager. `rangetui get --help` for headless.",
+    )
+    add_download_flags(parser)
+    parser.add_argument(
+        "--max-jobs", type=_connections, default=3, help="downloads running at once (default 3)"
+    )
+    parser.add_argument("--version", action="version", version=f"rangetui {__version__}")
+    args = parser.parse_args(argv)
+    urls = read_urls(args)
+    try:
+        from rangetui.tui.run import run_tui
+    except ImportError as e:
+        print(f"rangetui: error: the terminal UI is not available: {e}", file=sys.stderr)
+        return 1
+    return run_tui(urls, args, options_from(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] == "get":
+            return get_main(args[1:])
+        return tui_main(args)
+    except KeyboardInterrupt:
+        print("rangetui: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,252 @@
+"""Which bytes of a file are on disk, and which connection fetches which range next.
+
+The file is covered by segments ``[start, end)``; each has a ``done`` offset: bytes
+``[start, done)`` are written. A connection owns at most one segment and streams it
+with one Range request. When no unowned segment is left, an idle connection takes
+the far half of the largest remaining range of another one (as IDM and axel do), so
+no connection idles while one straggles. The owner learns of the shrink on its next
+``advance`` call, which returns the segment's current end.
+
+Everything is guarded by one lock, but it is taken once per network read (about a
+megabyte), never per byte, and never around file I/O.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+Interval = tuple[int, int]
+
+
+@dataclass
+class _Segment:
+    start: int
+    done: int
+    end: int
+    owner: int | None = None
+    failures: int = 0
+    not_before: float = 0.0
+
+    @property
+    def remaining(self) -> int:
+        return self.end - self.done
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a connection should fetch: bytes ``[start, end)`` of segment ``segment``."""
+
+    segment: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class MapSnapshot:
+    """An immutable copy for front ends and for saving; never shares state with the map."""
+
+    size: int
+    done_intervals: tuple[Interval, ...]
+    active: tuple[Interval, ...]
+    completed: int
+
+    def buckets(self, cells: int) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+        """Fraction done and "being fetched" for ``cells`` equal byte ranges (heatmap)."""
+        return bucket_fractions(self.size, self.done_intervals, cells), bucket_flags(
+            self.size, self.active, cells
+        )
+
+
+def merge_intervals(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
+    """Sort and join touching or overlapping ranges; drop empty ones."""
+    merged: list[list[int]] = []
+    for a, b in sorted(i for i in intervals if i[1] > i[0]):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return tuple((a, b) for a, b in merged)
+
+
+def gaps(size: int, done: Sequence[Interval]) -> list[Interval]:
+    """The ranges of ``[0, size)`` not covered by the (merged) done intervals."""
+    result: list[Interval] = []
+    pos = 0
+    for a, b in done:
+        if a > pos:
+            result.append((pos, a))
+        pos = max(pos, b)
+    if pos < size:
+        result.append((pos, size))
+    return result
+
+
+def bucket_fractions(size: int, done: Sequence[Interval], cells: int) -> tuple[float, ...]:
+    """Share of each of ``cells`` equal byte ranges covered by ``done`` (sorted, merged)."""
+    if cells <= 0:
+        return ()
+    if size <= 0:
+        return tuple(1.0 for _ in range(cells))
+    covered = [0.0] * cells
+    width = size / cells
+    for a, b in done:
+        first, last = int(a / width), min(cells - 1, int((b - 1) / width))
+        for cell in range(first, last + 1):
+            lo, hi = cell * width, (cell + 1) * width
+            covered[cell] += max(0.0, min(b, hi) - max(a, lo))
+    return tuple(min(1.0, c / width) for c in covered)
+
+
+def bucket_flags(size: int, ranges: Sequence[Interval], cells: int) -> tuple[bool, ...]:
+    """Which cells overlap any of ``ranges`` (the bytes being fetched right now)."""
+    flags = [False] * max(cells, 0)
+    if size <= 0 or cells <= 0:
+        return tuple(flags)
+    width = size / cells
+    for a, b in ranges:
+        if b <= a:
+            continue
+        for cell in range(int(a / width), min(cells - 1, int((b - 1) / width)) + 1):
+            flags[cell] = True
+    return tuple(flags)
+
+
+class BlockMap:
+    """Thread-safe map of done bytes and the segment each connection owns."""
+
+    def __init__(self, size: int, block_size: int, done: Iterable[Interval] = ()) -> None:
+        if size < 0 or block_size <= 0:
+            raise ValueError("size must be >= 0 and block_size > 0")
+        self.size = size
+        self.block_size = block_size
+        self._lock = threading.Lock()
+        merged = merge_intervals((max(0, a), min(size, b)) for a, b in done)
+        self._segments: list[_Segment] = [_Segment(a, b, b) for a, b in merged]
+        self._segments += [_Segment(a, a, b) for a, b in gaps(size, merged)]
+        self._segments.sort(key=lambda s: s.start)
+        self._completed = sum(b - a for a, b in merged)
+
+    @classmethod
+    def fresh(cls, size: int, block_size: int, parts: int) -> BlockMap:
+        """A new map whose pending range is cut into ``parts`` block-aligned segments."""
+        bmap = cls(size, block_size)
+        bmap.partition(parts)
+        return bmap
+
+    def partition(self, parts: int) -> None:
+        """Pre-split pending gaps so that ``parts`` connections can start at once."""
+        with self._lock:
+            while sum(1 for s in self._segments if s.remaining > 0) < parts:
+                if self._split_largest(owner=None) is None:
+                    break
+
+    # -- what connections call -------------------------------------------------------
+
+    def claim(self, worker: int, now: float | None = None) -> Claim | None:
+        """Give ``worker`` an unowned segment, else half of the largest owned one."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            idle = [
+                (s.not_before, s.start, i)
+                for i, s in enumerate(self._segments)
+                if s.owner is None and s.remaining > 0 and s.not_before <= now
+            ]
+            if idle:
+                first = min(idle)[2]
+                seg = self._segments[first]
+                seg.owner = worker
+                return Claim(first, seg.done, seg.end)
+            index = self._split_largest(owner=worker)
+            if index is None:
+                return None
+            seg = self._segments[index]
+            return Claim(index, seg.done, seg.end)
+
+    def advance(self, segment: int, nbytes: int) -> int:
+        """Record ``nbytes`` written at the segment's done offset; return its current end.
+
+        A read that was in flight when another connection stole the tail may overrun the
+        new end; those bytes are identical (same validators), so only the part up to the
+        end is counted and the thief rewrites the rest.
+        """
+        with self._lock:
+            seg = self._segments[segment]
+            counted = max(0, min(nbytes, seg.end - seg.done))
+            seg.done += counted
+            self._completed += counted
+            if counted:
+                seg.failures = 0
+            return seg.end
+
+    def limit(self, segment: int) -> int:
+        """The current end of a segment (it shrinks when another connection steals from it)."""
+        with self._lock:
+            return self._segments[segment].end
+
+    def release(self, segment: int, *, failed: bool = False, backoff: float = 0.0) -> int:
+        """Give a segment back (error, stall, pause); returns its consecutive failures."""
+        with self._lock:
+            seg = self._segments[segment]
+            seg.owner = None
+            if failed:
+                seg.failures += 1
+                seg.not_before = time.monotonic() + backoff
+            return seg.failures
+
+    def failures(self, segment: int) -> int:
+        with self._lock:
+            return self._segments[segment].failures
+
+    def earliest_retry(self) -> float | None:
+        """When the next backed-off segment may be retried (None: nothing is waiting)."""
+        with self._lock:
+            times = [s.not_before for s in self._segments if s.owner is None and s.remaining > 0]
+            return min(times) if times else None
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def completed(self) -> int:
+        return self._completed
+
+    @property
+    def is_complete(self) -> bool:
+        with self._lock:
+            return all(s.remaining == 0 for s in self._segments)
+
+    def pending_segments(self) -> int:
+        with self._lock:
+            return sum(1 for s in self._segments if s.remaining > 0)
+
+    def snapshot(self) -> MapSnapshot:
+        with self._lock:
+            done = merge_intervals((s.start, s.done) for s in self._segments)
+            active = tuple(
+                (s.done, s.end) for s in self._segments if s.owner is not None and s.remaining
+            )
+            return MapSnapshot(self.size, done, active, self._completed)
+
+    # -- internals (lock held) -------------------------------------------------------
+
+    def _split_largest(self, owner: int | None) -> int | None:
+        """Cut the far half off the segment with the most remaining; None if none is big enough.
+
+        The cut is block-aligned and leaves the owner at least one block, so the owner's
+        open request still has work before the new end.
+        """
+        best = max(self._segments, key=lambda s: s.remaining, default=None)
+        if best is None or best.remaining < 2 * self.block_size:
+            return None
+        mid = best.done + best.remaining // 2
+        mid -= mid % self.block_size
+        if mid - best.done < self.block_size:
+            mid = best.done + self.block_size
+        if best.end - mid < self.block_size:
+            return None
+        new = _Segment(mid, mid, best.end, owner=owner)
+        best.end = mid
+        self._segments.append(new)
+        return len(self._segments) - 1

@@ -1,0 +1,431 @@
+"""One file from URL to finished, renamed OUT: probe, place, fetch, checkpoint, verify.
+
+``Download.run`` blocks the calling thread (the headless command's main thread, or an
+engine job thread) and raises a :class:`DownloadError` with a user-facing message on
+failure. Any thread may call :meth:`Download.snapshot` for an immutable progress view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+
+from rangetui.core.blockmap import BlockMap, MapSnapshot
+from rangetui.core.errors import (
+    Cancelled,
+    DownloadError,
+    FatalError,
+    RangeNotSupported,
+    RemoteChanged,
+    RetriableError,
+)
+from rangetui.core.finish import finish_file, sha256_matches
+from rangetui.core.http import Connection, HttpOptions, Remote, redact
+from rangetui.core.placement import Placement, place
+from rangetui.core.ratelimit import RateLimiter
+from rangetui.core.store import CorruptState, ResumeState, Store
+from rangetui.core.stream import fetch_stream
+from rangetui.core.worker import Worker, WorkerShared, backoff_delay, disk_error
+
+CHECKPOINT_SECONDS = 1.0
+TICK_SECONDS = 0.1
+
+
+class Phase(StrEnum):
+    QUEUED = "queued"
+    PROBING = "probing"
+    DOWNLOADING = "downloading"
+    PAUSED = "paused"
+    VERIFYING = "verifying"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-download settings, from the command line or the add dialog."""
+
+    connections: int = 8
+    block_size: int = 1024 * 1024
+    buffer_size: int = 1024 * 1024
+    retries: int = 5
+    limit_rate: int | None = None
+    checksum: str | None = None  # sha256 hex
+    http: HttpOptions = field(default_factory=HttpOptions)
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    wid: int
+    start: int
+    pos: int
+    end: int
+
+
+@dataclass(frozen=True)
+class DownloadSnapshot:
+    """Everything a front end shows about one download, frozen at one instant."""
+
+    url: str
+    target: str | None
+    phase: Phase
+    size: int | None
+    completed: int
+    speed: float
+    connections: tuple[ConnectionView, ...]
+    blocks: MapSnapshot | None
+    retries: int
+    message: str
+
+    @property
+    def eta(self) -> float | None:
+        if self.size is None or self.speed <= 0:
+            return None
+        return max(0, self.size - self.completed) / self.speed
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.size:
+            return 1.0 if self.size == 0 and self.phase is Phase.DONE else None
+        return min(1.0, self.completed / self.size)
+
+
+class _Speedometer:
+    """Speed over a sliding window, so one burst does not make the figure jump."""
+
+    def __init__(self, window: float = 3.0) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def sample(self, now: float, total: int) -> float:
+        self._samples.append((now, total))
+        while len(self._samples) > 2 and now - self._samples[0][0] > self.window:
+            self._samples.popleft()
+        t0, b0 = self._samples[0]
+        return (total - b0) / (now - t0) if now > t0 else 0.0
+
+
+class Download:
+    """Fetches one URL to one file; resumable, cancellable, observable."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        output: Path | None = None,
+        directory: Path | None = None,
+        options: Options | None = None,
+        store: Store | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.output = output
+        self.directory = directory or Path.cwd()
+        self.options = options or Options()
+        self.store = store or Store()
+        self._on_event = on_event or (lambda _msg: None)
+        self._lock = threading.Lock()
+        self._phase = Phase.QUEUED
+        self._message = ""
+        self._target: Path | None = None
+        self._remote: Remote | None = None
+        self._bmap: BlockMap | None = None
+        self._shared: WorkerShared | None = None
+        self._stream_done = 0
+        self._retries = 0
+        self._speed = 0.0
+        self._speedo = _Speedometer()
+        self._errors: list[DownloadError] = []
+        self._wanted = self.options.connections
+
+    # -- observing -------------------------------------------------------------------
+
+    def snapshot(self) -> DownloadSnapshot:
+        bmap, shared = self._bmap, self._shared
+        completed = bmap.completed if bmap is not None else self._stream_done
+        views: tuple[ConnectionView, ...] = ()
+        if shared is not None:
+            views = tuple(
+                ConnectionView(wid, s.start, s.pos, s.end)
+                for wid, s in sorted(shared.slots.items())
+                if s.active
+            )
+        remote = self._remote
+        return DownloadSnapshot(
+            url=redact(self.url),
+            target=str(self._target) if self._target else None,
+            phase=self._phase,
+            size=remote.size if remote else None,
+            completed=completed,
+            speed=self._speed,
+            connections=views,
+            blocks=bmap.snapshot() if bmap is not None else None,
+            retries=self._retries,
+            message=self._message,
+        )
+
+    def set_connections(self, count: int) -> None:
+        """Takes effect within a tick: extra workers stop after their current read."""
+        self._wanted = max(1, min(64, count))
+
+    def event(self, message: str) -> None:
+        self._message = message
+        self._on_event(message)
+
+    # -- running ---------------------------------------------------------------------
+
+    def run(self, cancel: threading.Event) -> Path:
+        """Download to completion; raises DownloadError (Cancelled when ``cancel`` is set)."""
+        self._phase = Phase.PROBING
+        try:
+            remote = self._probe(cancel)
+            placement = place(self.url, remote, self.output, self.directory, self.store)
+            self._target = placement.target
+            with placement.locked_part() as fd:
+                self._fetch_all(placement, remote, fd, cancel)
+                self._phase = Phase.VERIFYING
+                self._verify(placement, fd)
+                finish_file(fd, placement.part, placement.target)
+            self.store.drop_map(placement.target)
+        except Cancelled:
+            self._phase = Phase.PAUSED
+            raise
+        except DownloadError as e:
+            self._phase = Phase.FAILED
+            self._message = str(e)
+            raise
+        self._phase = Phase.DONE
+        self._message = "done"
+        return placement.target
+
+    def _probe(self, cancel: threading.Event) -> Remote:
+        failures = 0
+        with Connection(self.options.http) as conn:
+            while True:
+                try:
+                    remote = conn.probe(self.url)
+                    self._remote = remote
+                    return remote
+                except RetriableError as e:
+                    failures += 1
+                    if failures > self.options.retries:
+                        raise FatalError(str(e)) from None
+                    delay = backoff_delay(failures, e.retry_after)
+                    self.event(f"{e}; retrying in {delay:.1f} s")
+                    self._retries += 1
+                    if cancel.wait(delay):
+                        raise Cancelled("interrupted") from None
+
+    def _fetch_all(
+        self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
+    ) -> None:
+        """Parallel when the server allows it; restart once if the remote changes."""
+        self._phase = Phase.DOWNLOADING
+        for attempt in range(3):
+            try:
+                if remote.accept_ranges and remote.size is not None:
+                    self._fetch_parallel(placement, remote, fd, cancel)
+                else:
+                    self._fetch_single(placement, remote, fd, cancel)
+                return
+            except RangeNotSupported:
+                self.event("the server ignores Range requests; using one connection")
+                remote = replace(remote, accept_ranges=False)
+            except RemoteChanged as e:
+                if attempt == 2:
+                    raise FatalError(f"{e} again; giving up") from None
+                self.event(f"{e}; starting over")
+                remote = self._probe(cancel)
+            self._remote = remote
+            self.store.drop_map(placement.target)
+            _truncate(fd, 0)
+        raise FatalError("the server keeps changing its answers; giving up")
+
+    def _resume_map(self, placement: Placement, remote: Remote, fd: int) -> BlockMap:
+        """The saved block map if it is for this very file and the .part still fits it."""
+        size = remote.size or 0
+        saved: ResumeState | None = None
+        try:
+            saved = self.store.load_map(placement.target)
+        except CorruptState as e:
+            self.event(f"{e}; starting over")
+        part_size = os.fstat(fd).st_size
+        reason = _why_not_resume(saved, self.url, remote, part_size)
+        if saved is not None and reason is None:
+            bmap = BlockMap(size, saved.block_size, saved.done)
+            if bmap.completed:
+                self.event(f"resuming: {bmap.completed} of {size} bytes already here")
+        else:
+            if reason:
+                self.event(f"{reason}; starting over")
+            elif part_size:
+                self.event("found a partial file with no saved progress; starting over")
+            self.store.drop_map(placement.target)
+            bmap = BlockMap(size, self.options.block_size)
+        _truncate(fd, size)
+        bmap.partition(self._wanted)
+        return bmap
+
+    def _fetch_parallel(
+        self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
+    ) -> None:
+        _check_space(placement.part, remote.size or 0)
+        bmap = self._resume_map(placement, remote, fd)
+        self._bmap = bmap
+        state = ResumeState(str(placement.target), self.url, remote, bmap.block_size)
+        self.store.save_map(state)
+        shared = WorkerShared(
+            path=str(placement.part),
+            remote=remote,
+            bmap=bmap,
+            http=self.options.http,
+            buffer_size=self.options.buffer_size,
+            retries=self.options.retries,
+            stop=threading.Event(),
+            on_error=self._errors.append,
+            on_event=self._worker_event,
+            limiter=RateLimiter(self.options.limit_rate) if self.options.limit_rate else None,
+            wanted=self._wanted,
+        )
+        self._shared = shared
+        self._errors.clear()
+        workers: dict[int, Worker] = {}
+        try:
+            self._supervise(shared, workers, fd, state, cancel)
+        finally:
+            self._stop_workers(shared, workers)
+            self._checkpoint(fd, state)
+
+    def _supervise(
+        self,
+        shared: WorkerShared,
+        workers: dict[int, Worker],
+        fd: int,
+        state: ResumeState,
+        cancel: threading.Event,
+    ) -> None:
+        """The download's own loop: keep workers at the wanted count, checkpoint, watch."""
+        last_save = time.monotonic()
+        while not shared.bmap.is_complete:
+            if cancel.is_set():
+                raise Cancelled("interrupted")
+            if self._errors:
+                raise self._errors[0]
+            self._keep_workers(shared, workers)
+            now = time.monotonic()
+            self._speed = self._speedo.sample(now, shared.bmap.completed)
+            if now - last_save >= CHECKPOINT_SECONDS:
+                self._checkpoint(fd, state)
+                last_save = now
+            cancel.wait(TICK_SECONDS)
+        self._speed = self._speedo.sample(time.monotonic(), shared.bmap.completed)
+
+    def _keep_workers(self, shared: WorkerShared, workers: dict[int, Worker]) -> None:
+        shared.wanted = self._wanted
+        for wid in range(self._wanted):
+            worker = workers.get(wid)
+            if worker is None or not worker.is_alive():
+                worker = Worker(shared, wid)
+                workers[wid] = worker
+                worker.start()
+
+    def _stop_workers(self, shared: WorkerShared, workers: dict[int, Worker]) -> None:
+        """Prompt stop: signal, wake blocked reads by shutting their sockets, then wait."""
+        shared.stop.set()
+        for slot in list(shared.slots.values()):
+            stream = slot.stream
+            if stream is not None:
+                stream.abort()
+        deadline = time.monotonic() + 2.0
+        for worker in workers.values():
+            worker.join(max(0.0, deadline - time.monotonic()))
+
+    def _checkpoint(self, fd: int, state: ResumeState) -> None:
+        """Snapshot first, then flush the data, then save: the map never claims unsynced bytes."""
+        bmap = self._bmap
+        if bmap is None:
+            return
+        snap = bmap.snapshot()
+        try:
+            os.fdatasync(fd)
+        except OSError as e:
+            raise disk_error(e) from None
+        state.done = list(snap.done_intervals)
+        try:
+            self.store.save_map(state)
+        except OSError as e:
+            raise FatalError(
+                f"cannot save progress under {self.store.root}: {e.strerror}"
+            ) from None
+
+    def _worker_event(self, message: str) -> None:
+        self._retries += 1
+        self.event(message)
+
+    def _fetch_single(
+        self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
+    ) -> None:
+        self._bmap = None
+        self._shared = None
+        self.store.drop_map(placement.target)
+        if remote.size is not None:
+            _check_space(placement.part, remote.size)
+
+        def progress(done: int) -> None:
+            self._stream_done = done
+            self._speed = self._speedo.sample(time.monotonic(), done)
+
+        fetch_stream(
+            remote, fd, self.options, cancel, progress=progress, on_event=self._worker_event
+        )
+
+    def _verify(self, placement: Placement, fd: int) -> None:
+        remote = self._remote
+        size = os.fstat(fd).st_size
+        if remote is not None and remote.size is not None and size != remote.size:
+            raise FatalError(f"the file has {size} bytes but the server announced {remote.size}")
+        if self.options.checksum and not sha256_matches(fd, self.options.checksum):
+            self.store.drop_map(placement.target)
+            raise FatalError("the sha256 checksum does not match; the download is corrupt")
+
+
+def _why_not_resume(
+    saved: ResumeState | None, url: str, remote: Remote, part_size: int
+) -> str | None:
+    if saved is None:
+        return None
+    if saved.url != url:
+        return "the saved progress is for another URL"
+    if not saved.remote.same_file_as(remote):
+        return "the file on the server has changed since the last run"
+    if part_size != (remote.size or 0):
+        return "the partial file is missing or has the wrong size"
+    return None
+
+
+def _truncate(fd: int, size: int) -> None:
+    try:
+        os.ftruncate(fd, size)
+    except OSError as e:
+        raise disk_error(e) from None
+
+
+def _check_space(part: Path, size: int) -> None:
+    """Refuse up front when the disk cannot hold the file, rather than fail at 97 %."""
+    with contextlib.suppress(OSError):
+        stat = os.statvfs(part.parent)
+        have = stat.f_bavail * stat.f_frsize + os.stat(part).st_blocks * 512
+        if have < size:
+            raise FatalError(
+                f"not enough disk space in {part.parent}: need {size} bytes, have {have}"
+            )
+
+
+__all__ = ["Download", "DownloadSnapshot", "Options", "Phase"]

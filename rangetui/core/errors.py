@@ -1,0 +1,31 @@
+"""Exceptions the core raises; each message is one sentence a user can act on."""
+
+from __future__ import annotations
+
+
+class DownloadError(Exception):
+    """Base class: ``str(error)`` is shown to the user as it is."""
+
+
+class FatalError(DownloadError):
+    """Retrying cannot help: a 404, a bad URL, a full disk, a checksum mismatch."""
+
+
+class RetriableError(DownloadError):
+    """A dropped or stalled connection or a 5xx: try the range again after a pause."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RemoteChanged(DownloadError):
+    """The server now has another version of the file; never splice two versions."""
+
+
+class RangeNotSupported(DownloadError):
+    """The server answered a Range request with the whole file."""
+
+
+class Cancelled(DownloadError):
+    """The user paused, quit or interrupted; state is saved."""

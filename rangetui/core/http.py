@@ -1,0 +1,385 @@
+"""The one module that owns ``requests``: a probe and a range stream, nothing else.
+
+Every response is checked here (status, Content-Range, validators) so that the rest of
+the core only ever sees bytes that belong where it will write them, or an exception
+from :mod:`rangetui.core.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import http.client
+import re
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import requests.adapters
+
+from rangetui import __version__
+from rangetui.core.errors import (
+    FatalError,
+    RangeNotSupported,
+    RemoteChanged,
+    RetriableError,
+)
+
+MAX_REDIRECTS = 10
+RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Remote:
+    """What the probe learnt; the validators decide whether saved bytes still belong."""
+
+    url: str
+    size: int | None
+    etag: str | None
+    last_modified: str | None
+    accept_ranges: bool
+    content_disposition: str | None = None
+
+    def same_file_as(self, other: Remote) -> bool:
+        if self.size != other.size:
+            return False
+        if self.etag and other.etag:
+            return self.etag == other.etag
+        if self.last_modified and other.last_modified:
+            return self.last_modified == other.last_modified
+        return self.etag == other.etag and self.last_modified == other.last_modified
+
+    def if_range(self) -> str | None:
+        """Strong ETag, else Last-Modified (RFC 9110 forbids weak ETags in If-Range)."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout: float = 15.0
+    verify: bool | str = True
+
+
+def redact(url: str) -> str:
+    """The URL without userinfo, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def check_url(url: str) -> None:
+    """Reject what is not an http(s) URL before any network traffic."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise FatalError(f"not an http or https URL: {redact(url)}")
+
+
+def new_session(options: HttpOptions) -> requests.Session:
+    """One session per connection: its own socket, no pool contention between threads."""
+    session = requests.Session()
+    session.max_redirects = MAX_REDIRECTS
+    session.verify = options.verify
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update(
+        {"User-Agent": f"rangetui/{__version__}", "Accept-Encoding": "identity", "Accept": "*/*"}
+    )
+    session.headers.update(dict(options.headers))
+    return session
+
+
+def _timeouts(options: HttpOptions) -> tuple[float, float]:
+    return (min(10.0, options.timeout), options.timeout)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After is either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+def _status_error(resp: requests.Response) -> Exception:
+    status = resp.status_code
+    reason = resp.reason or http.client.responses.get(status, "")
+    text = f"the server answered {status} {reason}".rstrip()
+    if status in RETRIABLE_STATUSES or status >= 500:
+        return RetriableError(text, retry_after_seconds(resp.headers.get("Retry-After")))
+    hint = {
+        401: " (authentication required: pass credentials with --header)",
+        403: " (access denied)",
+        404: " (no such file on the server)",
+        410: " (the file is gone)",
+    }.get(status, "")
+    return FatalError(text + hint)
+
+
+def _request(
+    session: requests.Session, method: str, url: str, options: HttpOptions, **kw: Any
+) -> requests.Response:
+    """One request with every transport failure mapped to our exceptions."""
+    try:
+        return session.request(method, url, timeout=_timeouts(options), stream=True, **kw)
+    except requests.exceptions.TooManyRedirects:
+        raise FatalError(f"more than {MAX_REDIRECTS} redirects for {redact(url)}") from None
+    except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
+        raise FatalError(
+            f"a redirect or URL leads to an unsupported scheme: {redact(url)}"
+        ) from None
+    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader, ValueError) as e:
+        raise FatalError(f"invalid URL or header: {_first_line(e)}") from None
+    except requests.exceptions.SSLError as e:
+        raise FatalError(f"TLS error for {redact(url)}: {_first_line(e)}") from None
+    except requests.exceptions.ConnectTimeout:
+        raise RetriableError(f"timed out connecting to {_host(url)}") from None
+    except requests.exceptions.ReadTimeout:
+        raise RetriableError(f"no answer from {_host(url)} (timed out)") from None
+    except requests.exceptions.ConnectionError as e:
+        raise RetriableError(f"cannot connect to {_host(url)}: {_cause(e)}") from None
+    except requests.exceptions.RequestException as e:
+        raise RetriableError(f"request failed: {_first_line(e)}") from None
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc.rpartition("@")[2] or url
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _cause(e: BaseException) -> str:
+    text = str(e)
+    for needle, said in (
+        ("Name or service not known", "host not found"),
+        ("nodename nor servname", "host not found"),
+        ("Temporary failure in name resolution", "host not found"),
+        ("Connection refused", "connection refused"),
+        ("Connection reset", "connection reset"),
+        ("timed out", "timed out"),
+    ):
+        if needle in text:
+            return said
+    return _first_line(e)
+
+
+def parse_content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
+    """``bytes a-b/total`` → (a, b inclusive, total); None where absent or ``*``."""
+    match = _CONTENT_RANGE_RE.match(value or "")
+    if not match:
+        return (None, None, None)
+    a, b, total = match.groups()
+    return (
+        int(a) if a is not None else None,
+        int(b) if b is not None else None,
+        int(total) if total and total != "*" else None,
+    )
+
+
+def _length(resp: requests.Response) -> int | None:
+    value = resp.headers.get("Content-Length", "")
+    return int(value) if value.strip().isdigit() else None
+
+
+def _remote_from(resp: requests.Response, size: int | None, ranges: bool) -> Remote:
+    return Remote(
+        url=resp.url,
+        size=size,
+        etag=resp.headers.get("ETag"),
+        last_modified=resp.headers.get("Last-Modified"),
+        accept_ranges=ranges and size is not None,
+        content_disposition=resp.headers.get("Content-Disposition"),
+    )
+
+
+def probe(session: requests.Session, url: str, options: HttpOptions) -> Remote:
+    """Final URL, size, validators, range support and name, with HEAD or a 1-byte GET.
+
+    HEAD is cheap but often wrong or refused (405, or 403 on signed URLs), so anything
+    short of a clear ``Accept-Ranges: bytes`` with a length is confirmed by a ranged GET.
+    """
+    check_url(url)
+    head = _request(session, "HEAD", url, options, allow_redirects=True)
+    head.close()
+    if head.ok and head.headers.get("Accept-Ranges", "").lower() == "bytes":
+        size = _length(head)
+        if size is not None:
+            return _remote_from(head, size, ranges=True)
+    start_url = head.url if head.ok else url
+    resp = _request(
+        session, "GET", start_url, options, allow_redirects=True, headers={"Range": "bytes=0-0"}
+    )
+    try:
+        if resp.status_code == 206:
+            _, _, total = parse_content_range(resp.headers.get("Content-Range"))
+            return _remote_from(resp, total, ranges=total is not None)
+        if resp.status_code == 416:
+            _, _, total = parse_content_range(resp.headers.get("Content-Range"))
+            if total == 0:
+                return _remote_from(resp, 0, ranges=False)
+        if not resp.ok:
+            raise _status_error(resp)
+        return _remote_from(resp, _length(resp), ranges=False)
+    finally:
+        resp.close()
+
+
+class RangeStream:
+    """The body of one checked response, read into caller-owned buffers."""
+
+    def __init__(self, resp: requests.Response, length: int | None) -> None:
+        self._resp = resp
+        self._left = length
+        raw: Any = resp.raw
+        fp = getattr(raw, "_fp", None)
+        # http.client's readinto fills our buffer straight from the socket: no copy and
+        # no fresh bytes object per read (urllib3's read() allocates one each time).
+        self._readinto = fp.readinto if fp is not None and hasattr(fp, "readinto") else None
+
+    def readinto(self, buf: memoryview) -> int:
+        """Fill ``buf`` from the body; 0 means the body ended cleanly."""
+        if self._left is not None:
+            if self._left == 0:
+                return 0
+            buf = buf[: self._left]
+        try:
+            n = self._readinto(buf) if self._readinto else self._read_copy(buf)
+        except TimeoutError:
+            raise RetriableError("the connection stalled (no data before the timeout)") from None
+        except (http.client.IncompleteRead, ConnectionError, OSError, ValueError) as e:
+            raise RetriableError(f"the connection dropped: {_first_line(e)}") from None
+        except Exception as e:  # urllib3 protocol errors when reading raw
+            raise RetriableError(f"the connection failed: {_first_line(e)}") from None
+        if n == 0 and self._left:
+            raise RetriableError("the server closed the connection early")
+        if self._left is not None:
+            self._left -= n
+        return n
+
+    def _read_copy(self, buf: memoryview) -> int:
+        data = self._resp.raw.read(len(buf), decode_content=False)
+        buf[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        """Return a fully read connection to the pool; drop one we leave mid-body."""
+        with contextlib.suppress(Exception):
+            if self._left == 0:
+                self._resp.raw.release_conn()
+            else:
+                self._resp.close()
+
+    def abort(self) -> None:
+        """Wake a read blocked in another thread (pause, quit): shut the socket down."""
+        conn = getattr(self._resp.raw, "_connection", None) or getattr(
+            self._resp.raw, "connection", None
+        )
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _check_same_remote(resp: requests.Response, remote: Remote, total: int | None) -> None:
+    etag = resp.headers.get("ETag")
+    modified = resp.headers.get("Last-Modified")
+    if (
+        (total is not None and remote.size is not None and total != remote.size)
+        or (etag and remote.etag and etag != remote.etag)
+        or (modified and remote.last_modified and modified != remote.last_modified)
+    ):
+        raise RemoteChanged("the file on the server has changed")
+
+
+def open_range(
+    session: requests.Session, remote: Remote, start: int, end: int, options: HttpOptions
+) -> RangeStream:
+    """GET bytes ``[start, end)``; any answer but the exact range is an exception."""
+    headers = {"Range": f"bytes={start}-{end - 1}"}
+    validator = remote.if_range()
+    if validator:
+        headers["If-Range"] = validator
+    resp = _request(session, "GET", remote.url, options, headers=headers, allow_redirects=True)
+    try:
+        return _checked_range(resp, remote, start, end)
+    except BaseException:
+        resp.close()
+        raise
+
+
+def _checked_range(resp: requests.Response, remote: Remote, start: int, end: int) -> RangeStream:
+    if resp.status_code == 206:
+        first, last, total = parse_content_range(resp.headers.get("Content-Range"))
+        _check_same_remote(resp, remote, total)
+        if (first, last) != (start, end - 1):
+            raise RetriableError(
+                f"the server sent bytes {first}-{last} when asked for {start}-{end - 1}"
+            )
+        length = _length(resp)
+        if length is not None and length != end - start:
+            raise RetriableError("the server sent a Content-Length that does not match the range")
+        return RangeStream(resp, end - start)
+    if resp.status_code == 200:
+        _check_same_remote(resp, remote, _length(resp))
+        raise RangeNotSupported("the server ignored the Range request")
+    if resp.status_code == 416:
+        raise RemoteChanged("the server says the range is past the end of the file")
+    raise _status_error(resp)
+
+
+def open_whole(session: requests.Session, remote: Remote, options: HttpOptions) -> RangeStream:
+    """GET the whole body, for servers without Range support or without a length."""
+    resp = _request(session, "GET", remote.url, options, allow_redirects=True)
+    if not resp.ok:
+        resp.close()
+        raise _status_error(resp)
+    try:
+        _check_same_remote(resp, remote, _length(resp))
+    except BaseException:
+        resp.close()
+        raise
+    return RangeStream(resp, _length(resp))
+
+
+class Connection:
+    """One HTTP connection's session, so callers need not know ``requests`` exists."""
+
+    def __init__(self, options: HttpOptions) -> None:
+        self.options = options
+        self._session = new_session(options)
+
+    def probe(self, url: str) -> Remote:
+        return probe(self._session, url, self.options)
+
+    def open_range(self, remote: Remote, start: int, end: int) -> RangeStream:
+        return open_range(self._session, remote, start, end, self.options)
+
+    def open_whole(self, remote: Remote) -> RangeStream:
+        return open_whole(self._session, remote, self.options)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,93 @@
+"""Where a download lands: OUT from ``-o``, or a safe, unused name inside ``-d DIR``.
+
+A rerun of the same command must find its own ``.part`` again rather than pick
+``name (1).ext``, so a name whose saved state is for the same URL counts as ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rangetui.core.errors import FatalError
+from rangetui.core.http import Remote
+from rangetui.core.naming import PART_SUFFIX, choose_name, is_inside, unique_path
+from rangetui.core.store import CorruptState, Store
+
+
+@dataclass(frozen=True)
+class Placement:
+    target: Path
+
+    @property
+    def part(self) -> Path:
+        return self.target.with_name(self.target.name + PART_SUFFIX)
+
+    @contextlib.contextmanager
+    def locked_part(self) -> Iterator[int]:
+        """Open (create) OUT.part and hold an exclusive lock: one writer per file, ever."""
+        try:
+            fd = os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise FatalError(_open_error(self.part, e)) from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise FatalError(f"another rangetui is already downloading {self.target}") from None
+            yield fd
+        finally:
+            os.close(fd)
+
+
+def _open_error(path: Path, e: OSError) -> str:
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write to {path.parent}: permission denied"
+    if e.errno == errno.ENOENT:
+        return f"the directory {path.parent} does not exist"
+    if e.errno == errno.ENOSPC:
+        return f"the disk holding {path.parent} is full"
+    return f"cannot create {path}: {e.strerror or e}"
+
+
+def place(
+    url: str, remote: Remote, output: Path | None, directory: Path, store: Store
+) -> Placement:
+    """``-o`` wins (relative to ``-d``); else the server's or URL's name, sanitized."""
+    directory = directory.expanduser().absolute()
+    if output is not None:
+        target = (directory / output.expanduser()).absolute()
+        if target.name in ("", ".", "..") or target.is_dir():
+            raise FatalError(f"-o must name a file, not a directory: {output}")
+        return Placement(target)
+    if not directory.is_dir():
+        raise FatalError(f"the directory {directory} does not exist")
+    name = choose_name(remote.url, remote.content_disposition)
+    if name == "download" and remote.url != url:
+        name = choose_name(url, None)
+
+    def taken(path: Path) -> bool:
+        if _resumable_here(store, path, url):
+            return False
+        return os.path.lexists(path) or os.path.lexists(str(path) + PART_SUFFIX)
+
+    target = unique_path(directory, name, taken)
+    if not is_inside(directory, target):
+        raise FatalError(f"refusing to write outside {directory}")
+    return Placement(target)
+
+
+def _resumable_here(store: Store, path: Path, url: str) -> bool:
+    """True when ``path`` has saved progress for this URL (a rerun after a stop)."""
+    if os.path.lexists(path) or not os.path.lexists(str(path) + PART_SUFFIX):
+        return False
+    try:
+        state = store.load_map(path)
+    except CorruptState:
+        return False
+    return state is not None and state.url == url

@@ -1,0 +1,172 @@
+"""Persistence: where state lives, and how it is written so a crash never leaves it torn.
+
+Every file is JSON wrapped as ``{"schema": N, "sha256": ..., "data": ...}``, written to a
+temp file, fsynced, renamed over the old one and the directory fsynced. A file that
+fails to parse, has another schema or a wrong checksum is moved aside and reported;
+the caller then starts that job over instead of trusting it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from rangetui.core.http import Remote
+
+SCHEMA = 1
+STATE_ENV = "RANGETUI_STATE_DIR"
+
+
+class CorruptState(Exception):
+    """A state file could not be trusted; it has been moved aside (the message says where)."""
+
+
+def state_root() -> Path:
+    """``RANGETUI_STATE_DIR`` (tests, several profiles) or the platform's state dir."""
+    override = os.environ.get(STATE_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_state_dir("rangetui", appauthor=False))
+
+
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """State may hold URLs with tokens: owner-only permissions."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Replace ``path`` with ``data`` so that a reader sees the old or the new file, whole."""
+    ensure_private_dir(path.parent)
+    envelope = {"schema": SCHEMA, "sha256": _digest(data), "data": data}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(envelope, f, separators=(",", ":"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def set_aside(path: Path) -> Path:
+    """Keep a bad file for inspection under a name that is never read again."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    os.replace(path, target)
+    return target
+
+
+def read_json(path: Path) -> Any | None:
+    """The data of a state file, None if absent; raises CorruptState after setting it aside."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        envelope = json.loads(raw)
+        ok = (
+            isinstance(envelope, dict)
+            and envelope.get("schema") == SCHEMA
+            and envelope.get("sha256") == _digest(envelope.get("data"))
+        )
+    except (ValueError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        aside = set_aside(path)
+        raise CorruptState(f"state file {path} is damaged; moved it to {aside.name}")
+    return envelope["data"]
+
+
+@dataclass
+class ResumeState:
+    """What a partial download needs to continue: the remote it came from and its done bytes."""
+
+    target: str
+    url: str
+    remote: Remote
+    block_size: int
+    done: list[tuple[int, int]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "url": self.url,
+            "remote": asdict(self.remote),
+            "block_size": self.block_size,
+            "done": [list(i) for i in self.done],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ResumeState:
+        return cls(
+            target=str(data["target"]),
+            url=str(data["url"]),
+            remote=Remote(**data["remote"]),
+            block_size=int(data["block_size"]),
+            done=[(int(a), int(b)) for a, b in data["done"]],
+        )
+
+
+class Store:
+    """Block maps, one file per target path, under an injectable root."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root if root is not None else state_root()
+
+    @property
+    def maps_dir(self) -> Path:
+        return self.root / "maps"
+
+    def map_path(self, target: Path) -> Path:
+        key = hashlib.sha256(str(target).encode()).hexdigest()[:32]
+        return self.maps_dir / f"{key}.json"
+
+    def load_map(self, target: Path) -> ResumeState | None:
+        """The saved state for ``target``; CorruptState if it had to be set aside."""
+        path = self.map_path(target)
+        data = read_json(path)
+        if data is None:
+            return None
+        try:
+            state = ResumeState.from_json(data)
+        except (KeyError, TypeError, ValueError):
+            aside = set_aside(path)
+            raise CorruptState(
+                f"state file {path} is unreadable; moved it to {aside.name}"
+            ) from None
+        if state.target != str(target):
+            return None
+        return state
+
+    def save_map(self, state: ResumeState) -> None:
+        atomic_write_json(self.map_path(Path(state.target)), state.to_json())
+
+    def drop_map(self, target: Path) -> None:
+        with contextlib.suppress(OSError):
+            self.map_path(target).unlink()

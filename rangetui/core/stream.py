@@ -1,0 +1,77 @@
+"""One connection from byte 0, for servers without Range support or without a length.
+
+Nothing can be resumed here (the server cannot start mid-file), so a dropped
+connection starts over from the beginning, within the retry budget.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rangetui.core.errors import Cancelled, FatalError, RetriableError
+from rangetui.core.http import Connection, Remote
+from rangetui.core.ratelimit import RateLimiter
+from rangetui.core.worker import backoff_delay, write_all
+
+if TYPE_CHECKING:
+    from rangetui.core.download import Options
+
+
+def fetch_stream(
+    remote: Remote,
+    fd: int,
+    options: Options,
+    cancel: threading.Event,
+    progress: Callable[[int], None],
+    on_event: Callable[[str], None],
+) -> None:
+    """Write the whole body at offset 0 onward; retries restart from zero."""
+    limiter = RateLimiter(options.limit_rate) if options.limit_rate else None
+    buf = memoryview(bytearray(options.buffer_size))
+    failures = 0
+    with Connection(options.http) as conn:
+        while True:
+            try:
+                _one_pass(conn, remote, fd, buf, cancel, progress, limiter)
+                return
+            except RetriableError as e:
+                failures += 1
+                if failures > options.retries:
+                    raise FatalError(f"gave up after {failures} attempts: {e}") from None
+                delay = backoff_delay(failures, e.retry_after)
+                on_event(f"{e}; starting over in {delay:.1f} s (no Range support)")
+                if cancel.wait(delay):
+                    raise Cancelled("interrupted") from None
+
+
+def _one_pass(
+    conn: Connection,
+    remote: Remote,
+    fd: int,
+    buf: memoryview,
+    cancel: threading.Event,
+    progress: Callable[[int], None],
+    limiter: RateLimiter | None,
+) -> None:
+    os.ftruncate(fd, 0)
+    progress(0)
+    stream = conn.open_whole(remote)
+    pos = 0
+    try:
+        while True:
+            if cancel.is_set():
+                raise Cancelled("interrupted")
+            want = limiter.take(len(buf), cancel) if limiter else len(buf)
+            n = stream.readinto(buf[:want])
+            if n == 0:
+                break
+            write_all(fd, buf[:n], pos)
+            pos += n
+            progress(pos)
+    finally:
+        stream.close()
+    if remote.size is not None and pos != remote.size:
+        raise RetriableError(f"the server sent {pos} bytes instead of {remote.size}")

@@ -1,0 +1,177 @@
+"""One connection: claim a range from the block map, stream it into the file, repeat.
+
+Workers share nothing mutable but the block map (its own lock) and their own slot in
+``WorkerShared``: each owns one session, one file descriptor, one reused buffer and
+writes with ``os.pwrite`` at its own offsets, so there is no file lock at all.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rangetui.core.blockmap import BlockMap, Claim
+from rangetui.core.errors import Cancelled, DownloadError, FatalError, RetriableError
+from rangetui.core.http import Connection, HttpOptions, RangeStream, Remote
+from rangetui.core.ratelimit import RateLimiter
+
+MAX_BACKOFF = 30.0
+MAX_RETRY_AFTER = 300.0
+
+
+def backoff_delay(failures: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter; a server's Retry-After wins when it asks for longer."""
+    delay: float = min(MAX_BACKOFF, 0.5 * 2.0 ** max(0, failures - 1)) * random.uniform(0.5, 1.5)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
+
+
+@dataclass
+class ConnectionSlot:
+    """What one worker publishes about itself; written by that worker only."""
+
+    received: int = 0
+    start: int = 0
+    pos: int = 0
+    end: int = 0
+    active: bool = False
+    stream: RangeStream | None = None
+
+
+@dataclass
+class WorkerShared:
+    """The per-download context the workers run in."""
+
+    path: str
+    remote: Remote
+    bmap: BlockMap
+    http: HttpOptions
+    buffer_size: int
+    retries: int
+    stop: threading.Event
+    on_error: Callable[[DownloadError], None]
+    on_event: Callable[[str], None]
+    limiter: RateLimiter | None = None
+    wanted: int = 8
+    slots: dict[int, ConnectionSlot] = field(default_factory=dict)
+
+
+def write_all(fd: int, data: memoryview, offset: int) -> None:
+    """pwrite may write less than asked (signals, some file systems): loop until done."""
+    while data:
+        try:
+            written = os.pwrite(fd, data, offset)
+        except OSError as e:
+            raise disk_error(e) from None
+        data = data[written:]
+        offset += written
+
+
+def disk_error(e: OSError) -> FatalError:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return FatalError("the disk is full; free some space and run the same command to resume")
+    if e.errno == errno.EFBIG:
+        return FatalError("the file is too large for this file system or process limit")
+    return FatalError(f"cannot write the file: {e.strerror or e}")
+
+
+class Worker(threading.Thread):
+    """A daemon thread, so that a socket stuck in the kernel never holds the process."""
+
+    def __init__(self, shared: WorkerShared, wid: int) -> None:
+        super().__init__(name=f"rangetui-conn-{wid}", daemon=True)
+        self.shared = shared
+        self.wid = wid
+        self.slot = ConnectionSlot()
+        shared.slots[wid] = self.slot
+
+    def run(self) -> None:
+        s = self.shared
+        conn = Connection(s.http)
+        fd = os.open(s.path, os.O_WRONLY)
+        buf = memoryview(bytearray(s.buffer_size))
+        try:
+            while not s.stop.is_set() and self.wid < s.wanted:
+                claim = s.bmap.claim(self.wid)
+                if claim is None:
+                    if s.bmap.is_complete:
+                        return
+                    s.stop.wait(self._idle_wait())
+                    continue
+                self._fetch_claim(conn, fd, buf, claim)
+        except Cancelled:
+            pass
+        except DownloadError as e:
+            s.on_error(e)
+        finally:
+            self.slot.active = False
+            os.close(fd)
+            conn.close()
+
+    def _idle_wait(self) -> float:
+        retry_at = self.shared.bmap.earliest_retry()
+        if retry_at is None:
+            return 0.1
+        return min(0.1, max(0.01, retry_at - time.monotonic()))
+
+    def _fetch_claim(self, conn: Connection, fd: int, buf: memoryview, claim: Claim) -> None:
+        s = self.shared
+        stream: RangeStream | None = None
+        try:
+            stream = conn.open_range(s.remote, claim.start, claim.end)
+            self._publish(claim, stream)
+            self._stream_into(stream, fd, buf, claim)
+            s.bmap.release(claim.segment)
+        except RetriableError as e:
+            self._retry_later(claim, e)
+        except BaseException:
+            s.bmap.release(claim.segment)
+            raise
+        finally:
+            self.slot.active = False
+            self.slot.stream = None
+            if stream is not None:
+                stream.close()
+
+    def _publish(self, claim: Claim, stream: RangeStream) -> None:
+        slot = self.slot
+        slot.start, slot.pos, slot.end = claim.start, claim.start, claim.end
+        slot.stream = stream
+        slot.active = True
+
+    def _stream_into(self, stream: RangeStream, fd: int, buf: memoryview, claim: Claim) -> None:
+        s, slot = self.shared, self.slot
+        pos, limit = claim.start, claim.end
+        while pos < limit:
+            if s.stop.is_set() or self.wid >= s.wanted:
+                raise Cancelled("stopped")
+            want = min(len(buf), limit - pos)
+            if s.limiter is not None:
+                want = s.limiter.take(want, s.stop)
+            n = stream.readinto(buf[:want])
+            if n == 0:
+                raise RetriableError("the server closed the connection early")
+            if s.stop.is_set():
+                raise Cancelled("stopped")
+            write_all(fd, buf[:n], pos)
+            limit = s.bmap.advance(claim.segment, n)
+            pos += n
+            slot.pos, slot.end = pos, limit
+            slot.received += n
+
+    def _retry_later(self, claim: Claim, error: RetriableError) -> None:
+        s = self.shared
+        failures = s.bmap.failures(claim.segment) + 1
+        delay = backoff_delay(failures, error.retry_after)
+        s.bmap.release(claim.segment, failed=True, backoff=delay)
+        if failures > s.retries:
+            raise FatalError(
+                f"gave up on bytes {claim.start}-{claim.end - 1} after {failures} attempts: {error}"
+            )
+        s.on_event(f"connection {self.wid}: {error}; retrying in {delay:.1f} s")

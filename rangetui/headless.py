@@ -1,0 +1,189 @@
+"""`rangetui get`: downloads in the foreground with a progress line on stderr.
+
+The download runs in its own thread so that the main thread stays free for signals:
+Ctrl-C or SIGTERM sets the cancel event, the download saves its block map and stops,
+and the process exits non-zero with a hint to rerun the same command.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from rangetui.core.download import Download, DownloadSnapshot, Options, Phase
+from rangetui.core.errors import Cancelled, DownloadError
+from rangetui.core.store import Store
+from rangetui.core.units import format_eta, format_rate, format_size
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+PLAIN_PROGRESS_SECONDS = 5.0
+TTY_PROGRESS_SECONDS = 0.25
+STOP_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class GetJob:
+    url: str
+    output: Path | None
+    directory: Path
+
+
+class ProgressPrinter:
+    """One live line on a terminal; a line every few seconds into a log; nothing if quiet."""
+
+    def __init__(self, stream: TextIO, quiet: bool) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.tty = stream.isatty()
+        self._last = 0.0
+        self._live = False
+
+    def message(self, text: str) -> None:
+        if self.quiet:
+            return
+        self._clear()
+        print(f"rangetui: {text}", file=self.stream, flush=True)
+
+    def error(self, text: str) -> None:
+        self._clear()
+        print(f"rangetui: {text}", file=self.stream, flush=True)
+
+    def progress(self, snap: DownloadSnapshot, force: bool = False) -> None:
+        if self.quiet or snap.phase is not Phase.DOWNLOADING:
+            return
+        now = time.monotonic()
+        interval = TTY_PROGRESS_SECONDS if self.tty else PLAIN_PROGRESS_SECONDS
+        if not force and now - self._last < interval:
+            return
+        self._last = now
+        line = progress_line(snap)
+        if self.tty:
+            self.stream.write(f"\r{line}\x1b[K")
+            self._live = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        if self._live:
+            self.stream.write("\r\x1b[K")
+            self._live = False
+
+
+def progress_line(snap: DownloadSnapshot) -> str:
+    done = format_size(snap.completed)
+    if snap.size is None:
+        return f"{done}  {format_rate(snap.speed)}  [{len(snap.connections)} conn]"
+    pct = 100.0 * snap.completed / snap.size if snap.size else 100.0
+    return (
+        f"{pct:5.1f}%  {done} / {format_size(snap.size)}  {format_rate(snap.speed)}"
+        f"  ETA {format_eta(snap.eta)}  [{len(snap.connections)} conn]"
+    )
+
+
+class _Interrupt:
+    """Turns SIGINT/SIGTERM into a cancel event; a second Ctrl-C exits at once."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.signum: int | None = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.cancel.is_set():
+            raise SystemExit(EXIT_INTERRUPTED)
+        self.signum = signum
+        self.cancel.set()
+
+
+def run_get(jobs: list[GetJob], options: Options, quiet: bool, store: Store | None = None) -> int:
+    """Each URL in turn; the exit code is the worst of them."""
+    printer = ProgressPrinter(sys.stderr, quiet)
+    interrupt = _Interrupt()
+    interrupt.install()
+    store = store or Store()
+    worst = EXIT_OK
+    for job in jobs:
+        code = _run_one(job, options, store, printer, interrupt.cancel)
+        worst = max(worst, code)
+        if code == EXIT_INTERRUPTED:
+            break
+    return worst
+
+
+def _run_one(
+    job: GetJob, options: Options, store: Store, printer: ProgressPrinter, cancel: threading.Event
+) -> int:
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    download = Download(
+        job.url,
+        output=job.output,
+        directory=job.directory,
+        options=options,
+        store=store,
+        on_event=events.put,
+    )
+    outcome: list[BaseException | Path] = []
+    thread = threading.Thread(target=_target, args=(download, cancel, outcome), daemon=True)
+    started = time.monotonic()
+    thread.start()
+    cancelled_at: float | None = None
+    while thread.is_alive():
+        thread.join(0.1)
+        _drain(events, printer)
+        printer.progress(download.snapshot())
+        if cancel.is_set():
+            cancelled_at = cancelled_at or time.monotonic()
+            if time.monotonic() - cancelled_at > STOP_GRACE_SECONDS:
+                break  # stuck in a connect or probe: nothing unsaved is lost by leaving
+    _drain(events, printer)
+    return _report(download, outcome, printer, time.monotonic() - started)
+
+
+def _target(
+    download: Download, cancel: threading.Event, outcome: list[BaseException | Path]
+) -> None:
+    try:
+        outcome.append(download.run(cancel))
+    except BaseException as e:  # reported by the main thread, never as a traceback
+        outcome.append(e)
+
+
+def _drain(events: queue.SimpleQueue[str], printer: ProgressPrinter) -> None:
+    while not events.empty():
+        printer.message(events.get_nowait())
+
+
+def _report(
+    download: Download, outcome: list[BaseException | Path], printer: ProgressPrinter, secs: float
+) -> int:
+    result = outcome[0] if outcome else Cancelled("interrupted")
+    if isinstance(result, Path):
+        snap = download.snapshot()
+        size = snap.size if snap.size is not None else snap.completed
+        rate = format_rate(size / secs) if secs > 0 else ""
+        printer.message(f"saved {result} ({format_size(size)} in {secs:.1f} s, {rate})")
+        return EXIT_OK
+    if isinstance(result, Cancelled):
+        printer.error("interrupted; progress is saved: resume with the same command")
+        return EXIT_INTERRUPTED
+    if isinstance(result, DownloadError):
+        printer.error(f"error: {result}")
+        return EXIT_FAILED
+    if isinstance(result, MemoryError):
+        printer.error("error: out of memory")
+        return EXIT_FAILED
+    printer.error(f"internal error: {type(result).__name__}: {result}")
+    return EXIT_FAILED

@@ -1,0 +1,553 @@
+"""A fault-injecting HTTP/1.1 Range server for tests, bound to 127.0.0.1.
+
+Stdlib only. Each path serves a :class:`Resource` whose options inject the
+faults a download manager must survive: no Range support, no length, wrong
+``Content-Range``, short bodies, dropped or stalled connections, error
+statuses with ``Retry-After``, rate limits and redirects.
+
+``fail_statuses`` and ``drop_times`` are consumed in place: each failing GET
+pops one status, each fired drop/short/stall fault decrements ``drop_times``.
+Setting them again on :meth:`FaultServer.resource` re-arms the fault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import socket
+import socketserver
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Final, Literal
+from urllib.parse import unquote
+
+AUTO_ETAG: Final = "<auto>"
+"""Default of :attr:`Resource.etag`: replaced by a strong ETag derived from the data."""
+
+SLICE: Final = 256 * 1024
+"""Largest single socket write of a body."""
+
+RangeResult = tuple[int, int] | Literal["ignore", "unsatisfiable"]
+
+_BYTE_RANGE: Final = re.compile(r"^\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*$", re.I | re.A)
+
+
+def make_etag(data: bytes) -> str:
+    """The automatic strong ETag of ``data``."""
+    return '"' + hashlib.sha1(data).hexdigest()[:16] + '"'
+
+
+@dataclass
+class Resource:
+    """One file served by :class:`FaultServer` and the faults to inject."""
+
+    data: bytes
+    etag: str | None = AUTO_ETAG
+    last_modified: str | None = "Wed, 21 Oct 2015 07:28:00 GMT"
+    accept_ranges: bool = True
+    send_length: bool = True
+    head_status: int | None = None
+    content_disposition: str | None = None
+    content_encoding: str | None = None
+    content_type: str = "application/octet-stream"
+    wrong_content_range: bool = False
+    extra_bytes: int = 0
+    short_body: int | None = None
+    drop_after: int | None = None
+    drop_times: int = 1_000_000
+    stall_after: int | None = None
+    stall_seconds: float = 30.0
+    fail_statuses: list[int] = field(default_factory=list)
+    retry_after: str | None = None
+    rate: int | None = None
+    status: int | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.etag == AUTO_ETAG:
+            self.etag = make_etag(self.data)
+
+    def replace_data(self, data: bytes, etag: str | None = AUTO_ETAG) -> None:
+        """Serve new bytes; the ETag is recomputed unless given."""
+        self.data = data
+        self.etag = make_etag(data) if etag == AUTO_ETAG else etag
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A path answering a redirect to ``location`` (sent verbatim)."""
+
+    location: str
+    status: int = 302
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the server saw it and the status it answered."""
+
+    method: str
+    path: str
+    """The request target as sent, query string included."""
+    route: str
+    """The path the request was matched on (no query string)."""
+    headers: dict[str, str]
+    range: str | None
+    status: int
+    client_port: int
+
+    @property
+    def range_header(self) -> str | None:
+        return self.range
+
+    def header(self, name: str) -> str | None:
+        """A request header by case-insensitive name."""
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+def parse_range(value: str, size: int) -> RangeResult:
+    """``(start, end_exclusive)`` for one byte range, or why there is none."""
+    match = _BYTE_RANGE.match(value)
+    if match is None:
+        return "ignore"
+    first, last = match.groups()
+    if not first and not last:
+        return "ignore"
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - suffix), size
+    start = int(first)
+    end = int(last) if last else size - 1
+    if last and end < start:
+        return "ignore"
+    if start >= size:
+        return "unsatisfiable"
+    return start, min(end, size - 1) + 1
+
+
+def if_range_matches(value: str, etag: str | None, last_modified: str | None) -> bool:
+    """Whether ``If-Range: value`` names the current representation (strong compare)."""
+    value = value.strip()
+    if etag is not None and not etag.startswith("W/") and value == etag:
+        return True
+    return last_modified is not None and value == last_modified
+
+
+class _Stopped(Exception):
+    """The server is stopping: abandon the response."""
+
+
+class _Pacer:
+    """Sleep-paces writes to ``rate`` bytes/second; wakes when the server stops."""
+
+    def __init__(self, rate: int | None, stop: threading.Event) -> None:
+        self.rate = rate if rate is not None and rate > 0 else None
+        self.step = SLICE if self.rate is None else max(1, min(SLICE, self.rate // 20))
+        self._stop = stop
+        self._start = time.monotonic()
+        self._sent = 0
+
+    def sent(self, count: int) -> None:
+        self._sent += count
+        if self.rate is None:
+            return
+        delay = self._start + self._sent / self.rate - time.monotonic()
+        if delay > 0 and self._stop.wait(delay):
+            raise _Stopped
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, owner: FaultServer) -> None:
+        self.owner = owner
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host name (getfqdn); skip that.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = "127.0.0.1"
+        self.server_port = int(self.server_address[1])
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Client disconnects are expected; anything else is a bug worth printing.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "faultserver/1.0"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    timeout = None
+
+    @property
+    def owner(self) -> FaultServer:
+        server = self.server
+        assert isinstance(server, _Server)
+        return server.owner
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.owner._register(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.owner._unregister(self.connection)
+
+    def do_GET(self) -> None:
+        self._guarded(head=False)
+
+    def do_HEAD(self) -> None:
+        self._guarded(head=True)
+
+    def _guarded(self, head: bool) -> None:
+        try:
+            self._serve(head)
+        except (OSError, _Stopped):
+            self.close_connection = True
+
+    def _serve(self, head: bool) -> None:
+        route, entry = self.owner._match(self.path)
+        if entry is None:
+            self._answer_plain(route, 404, head)
+        elif isinstance(entry, Redirect):
+            headers = [("Location", entry.location), ("Content-Length", "0")]
+            self._start(route, entry.status, headers)
+        elif entry.status is not None:
+            self._answer_plain(route, entry.status, head, entry)
+        elif head:
+            self._serve_head(route, entry)
+        else:
+            failed = self.owner._take_fail_status(entry)
+            if failed is not None:
+                self._answer_plain(route, failed, head, entry)
+            else:
+                self._serve_get(route, entry)
+
+    def _answer_plain(
+        self, route: str, status: int, head: bool, res: Resource | None = None
+    ) -> None:
+        phrase = self.responses.get(status, ("",))[0]
+        body = f"{status} {phrase}\n".encode()
+        headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        if res is not None:
+            if res.retry_after is not None:
+                headers.append(("Retry-After", res.retry_after))
+            headers = _merge(headers, res.extra_headers)
+        self._start(route, status, headers)
+        if not head:
+            self.wfile.write(body)
+
+    def _serve_head(self, route: str, res: Resource) -> None:
+        if res.head_status is not None:
+            self._start(
+                route, res.head_status, _merge([("Content-Length", "0")], res.extra_headers)
+            )
+            return
+        headers = _entity_headers(res)
+        if res.send_length:
+            headers.append(("Content-Length", str(len(res.data))))
+        self._start(route, 200, _merge(headers, res.extra_headers))
+
+    def _serve_get(self, route: str, res: Resource) -> None:
+        data = res.data
+        size = len(data)
+        wanted = self._wanted_range(res, size)
+        headers = _entity_headers(res)
+        if wanted == "unsatisfiable":
+            headers += [("Content-Range", f"bytes */{size}"), ("Content-Length", "0")]
+            self._start(route, 416, _merge(headers, res.extra_headers))
+            return
+        start, end = (0, size) if wanted == "ignore" else wanted
+        status = 200 if wanted == "ignore" else 206
+        if status == 206:
+            shift = 1 if res.wrong_content_range else 0
+            first, last = start + shift, end - 1 + shift
+            headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
+        if res.send_length:
+            headers.append(("Content-Length", str(end - start)))
+        else:
+            self.close_connection = True
+        self._start(route, status, _merge(headers, res.extra_headers))
+        complete = self._send_body(route, res, memoryview(data)[start:end])
+        if status == 206 and res.extra_bytes > 0 and complete:
+            self._write(route, memoryview(b"!" * res.extra_bytes), _Pacer(None, self.owner._stop))
+            self.close_connection = True
+
+    def _wanted_range(self, res: Resource, size: int) -> RangeResult:
+        value = self.headers.get("Range")
+        if value is None or not res.accept_ranges:
+            return "ignore"
+        if_range = self.headers.get("If-Range")
+        if if_range is not None and not if_range_matches(if_range, res.etag, res.last_modified):
+            return "ignore"
+        return parse_range(value, size)
+
+    def _start(self, route: str, status: int, headers: list[tuple[str, str]]) -> None:
+        """Record the request, then send the status line and headers."""
+        self.owner._record(self, route, status)
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+
+    def _send_body(self, route: str, res: Resource, body: memoryview) -> bool:
+        """Write ``body`` unless a fault fires; returns whether it was all sent."""
+        pacer = _Pacer(res.rate, self.owner._stop)
+        fault = _fault_point(res, len(body))
+        if fault is None:
+            self._write(route, body, pacer)
+            return True
+        kind, offset = fault
+        self._write(route, body[:offset], pacer)
+        if not self.owner._take_fault(res):
+            self._write(route, body[offset:], pacer)
+            return True
+        self.close_connection = True
+        if kind == "drop":
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+        elif kind == "stall":
+            self.owner._stop.wait(res.stall_seconds)
+        return False
+
+    def _write(self, route: str, chunk: memoryview, pacer: _Pacer) -> None:
+        pos, total = 0, len(chunk)
+        while pos < total:
+            piece = chunk[pos : pos + pacer.step]
+            # Count first, so a client that has read the body always sees it counted.
+            self.owner._count(route, len(piece))
+            try:
+                self.wfile.write(piece)
+            except OSError:
+                self.owner._count(route, -len(piece))
+                raise
+            pos += len(piece)
+            pacer.sent(len(piece))
+
+
+def _entity_headers(res: Resource) -> list[tuple[str, str]]:
+    headers = [("Content-Type", res.content_type)]
+    optional = [
+        ("ETag", res.etag),
+        ("Last-Modified", res.last_modified),
+        ("Content-Disposition", res.content_disposition),
+        ("Content-Encoding", res.content_encoding),
+    ]
+    headers += [(name, value) for name, value in optional if value is not None]
+    if res.accept_ranges:
+        headers.append(("Accept-Ranges", "bytes"))
+    return headers
+
+
+def _merge(headers: list[tuple[str, str]], extra: dict[str, str]) -> list[tuple[str, str]]:
+    """``headers`` with ``extra`` added, replacing same-named ones (case-insensitive)."""
+    names = {name.lower() for name in extra}
+    kept = [(name, value) for name, value in headers if name.lower() not in names]
+    return kept + list(extra.items())
+
+
+def _fault_point(res: Resource, length: int) -> tuple[str, int] | None:
+    """The first body-affecting fault that would fire within ``length`` bytes."""
+    candidates = [
+        (offset, order, kind)
+        for order, (kind, offset) in enumerate(
+            [("short", res.short_body), ("drop", res.drop_after), ("stall", res.stall_after)]
+        )
+        if offset is not None and 0 <= offset < length
+    ]
+    if not candidates or res.drop_times <= 0:
+        return None
+    offset, _, kind = min(candidates)
+    return kind, offset
+
+
+class FaultServer:
+    """An in-process HTTP server on 127.0.0.1 serving :class:`Resource` objects."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._routes: dict[str, Resource | Redirect] = {}
+        self._sent: dict[str, int] = {}
+        self._conns: dict[socket.socket, threading.Thread] = {}
+        self.requests: list[RequestRecord] = []
+        self._httpd = _Server(self)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.port: int = self._httpd.server_port
+        self.base_url: str = f"http://127.0.0.1:{self.port}"
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None or self._closed:
+            raise RuntimeError("FaultServer can be started once")
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"faultserver:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, close every connection and wake stalled handlers."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            self._stop.set()
+            conns = list(self._conns.items())
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+        self._httpd.server_close()
+        for sock, _ in conns:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + 2.0
+        for _, thread in conns:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> FaultServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- content -----------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def add(self, path: str, data: bytes, **options: Any) -> str:
+        """Serve ``Resource(data, **options)`` at ``path``; returns its URL."""
+        self._routes[_check_path(path)] = Resource(data, **options)
+        return self.url(path)
+
+    def resource(self, path: str) -> Resource:
+        entry = self._routes[path]
+        if not isinstance(entry, Resource):
+            raise KeyError(f"{path} is a redirect")
+        return entry
+
+    def add_redirect(self, path: str, location: str, status: int = 302) -> str:
+        """Answer ``status`` with ``Location: location`` at ``path``; returns its URL."""
+        self._routes[_check_path(path)] = Redirect(location, status)
+        return self.url(path)
+
+    # -- counters ----------------------------------------------------------
+
+    def bytes_sent(self, path: str | None = None) -> int:
+        """Body bytes written for GETs of ``path`` (query ignored), or of all paths.
+
+        A slice is counted just before it is written (and uncounted if the write
+        fails), so once a client has read bytes they are always counted.
+        """
+        with self._lock:
+            if path is None:
+                return sum(self._sent.values())
+            return self._sent.get(_strip_query(path), 0)
+
+    def get_count(self, path: str) -> int:
+        """Number of GET requests matched on ``path`` (query ignored)."""
+        route = _strip_query(path)
+        with self._lock:
+            return sum(1 for r in self.requests if r.method == "GET" and r.route == route)
+
+    def reset_counters(self) -> None:
+        """Zero :meth:`bytes_sent` and clear :attr:`requests` (hence :meth:`get_count`)."""
+        with self._lock:
+            self._sent.clear()
+            self.requests.clear()
+
+    # -- used by the handler -----------------------------------------------
+
+    def _match(self, target: str) -> tuple[str, Resource | Redirect | None]:
+        route = _strip_query(target)
+        entry = self._routes.get(route)
+        if entry is None:
+            decoded = unquote(route)
+            entry = self._routes.get(decoded)
+            if entry is not None:
+                route = decoded
+        return route, entry
+
+    def _register(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._conns[sock] = threading.current_thread()
+            stopping = self._stop.is_set()
+        if stopping:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _unregister(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._conns.pop(sock, None)
+
+    def _record(self, handler: BaseHTTPRequestHandler, route: str, status: int) -> None:
+        record = RequestRecord(
+            method=handler.command,
+            path=handler.path,
+            route=route,
+            headers=dict(handler.headers.items()),
+            range=handler.headers.get("Range"),
+            status=status,
+            client_port=int(handler.client_address[1]),
+        )
+        with self._lock:
+            self.requests.append(record)
+
+    def _count(self, route: str, count: int) -> None:
+        with self._lock:
+            self._sent[route] = self._sent.get(route, 0) + count
+
+    def _take_fail_status(self, res: Resource) -> int | None:
+        with self._lock:
+            return res.fail_statuses.pop(0) if res.fail_statuses else None
+
+    def _take_fault(self, res: Resource) -> bool:
+        with self._lock:
+            if res.drop_times <= 0:
+                return False
+            res.drop_times -= 1
+            return True
+
+
+def _strip_query(target: str) -> str:
+    return target.split("?", 1)[0].split("#", 1)[0]
+
+
+def _check_path(path: str) -> str:
+    if not path.startswith("/") or "?" in path:
+        raise ValueError(f"path must start with '/' and have no query: {path!r}")
+    return path
