@@ -36,7 +36,9 @@ def payload(size: int, seed: int = 1) -> bytes:
     """Deterministic pseudo-random bytes, fast even for tens of MiB."""
     import random
 
-    return random.Random(seed).randbytes(size)
+    rng = random.Random(seed)
+    chunk = 1 << 20
+    return b"".join(rng.randbytes(min(chunk, size - i)) for i in range(0, size, chunk))
 
 
 __all__ = ["os", "payload"]

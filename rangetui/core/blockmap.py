@@ -19,6 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 Interval = tuple[int, int]
+RATE_SAMPLE = 0.25
+MIN_STEAL_SECONDS = 1.0
+"""A segment that its owner will finish sooner than this is not worth a new request."""
 
 
 @dataclass
@@ -27,12 +30,37 @@ class _Segment:
     done: int
     end: int
     owner: int | None = None
+    requested: int = 0
     failures: int = 0
     not_before: float = 0.0
+    rate: float = 0.0
+    mark_time: float = 0.0
+    mark_done: int = 0
 
     @property
     def remaining(self) -> int:
         return self.end - self.done
+
+    def update_rate(self, now: float) -> None:
+        """Smoothed bytes/s of the current owner, sampled at most every RATE_SAMPLE seconds."""
+        elapsed = now - self.mark_time
+        if elapsed < RATE_SAMPLE:
+            return
+        current = (self.done - self.mark_done) / elapsed
+        self.rate = current if self.rate == 0 else 0.5 * self.rate + 0.5 * current
+        self.mark_time, self.mark_done = now, self.done
+
+    def rate_at(self, now: float) -> float:
+        """The smoothed rate, or the average since the claim before the first sample."""
+        elapsed = now - self.mark_time
+        recent = (self.done - self.mark_done) / elapsed if elapsed > 0.05 else 0.0
+        if self.rate <= 0:
+            return recent
+        # A stalled connection makes no advance calls, so its sample ages: trust the lower.
+        return min(self.rate, recent) if elapsed > 2 * RATE_SAMPLE else self.rate
+
+    def restart_rate(self, now: float) -> None:
+        self.rate, self.mark_time, self.mark_done = 0.0, now, self.done
 
 
 @dataclass(frozen=True)
@@ -158,8 +186,9 @@ class BlockMap:
                 first = min(idle)[2]
                 seg = self._segments[first]
                 seg.owner = worker
+                seg.restart_rate(now)
                 return Claim(first, seg.done, seg.end)
-            index = self._split_largest(owner=worker)
+            index = self._steal(worker, now)
             if index is None:
                 return None
             seg = self._segments[index]
@@ -176,10 +205,16 @@ class BlockMap:
             seg = self._segments[segment]
             counted = max(0, min(nbytes, seg.end - seg.done))
             seg.done += counted
+            seg.update_rate(time.monotonic())
             self._completed += counted
             if counted:
                 seg.failures = 0
             return seg.end
+
+    def note_request(self, segment: int, until: int) -> None:
+        """The owner has asked the server for bytes up to ``until``; steals prefer to cut after."""
+        with self._lock:
+            self._segments[segment].requested = until
 
     def limit(self, segment: int) -> int:
         """The current end of a segment (it shrinks when another connection steals from it)."""
@@ -191,6 +226,7 @@ class BlockMap:
         with self._lock:
             seg = self._segments[segment]
             seg.owner = None
+            seg.requested = seg.done
             if failed:
                 seg.failures += 1
                 seg.not_before = time.monotonic() + backoff
@@ -231,18 +267,63 @@ class BlockMap:
 
     # -- internals (lock held) -------------------------------------------------------
 
+    def _steal(self, thief: int, now: float) -> int | None:
+        """Split the owned segment that will finish last, in proportion to speeds.
+
+        A straggler keeps only what it can fetch in the time the thief needs for the
+        rest, so both finish together. Nothing is stolen from a segment that will be done
+        within MIN_STEAL_SECONDS: a new request would cost more than it saves.
+        """
+        owned = [s for s in self._segments if s.owner is not None and s.remaining > 0]
+        rates = {id(s): s.rate_at(now) for s in owned}
+        measured = [r for r in rates.values() if r > 0]
+        if not measured:
+            return None  # too early to tell who is slow; the caller asks again shortly
+        typical = sum(measured) / len(measured)
+
+        def eta(seg: _Segment) -> float:
+            return seg.remaining / (rates[id(seg)] or typical)
+
+        victim = max(owned, key=eta)
+        if eta(victim) < MIN_STEAL_SECONDS:
+            return None
+        own_rate = rates[id(victim)] or typical
+        keep = int(victim.remaining * own_rate / (own_rate + typical))
+        return self._cut(victim, victim.done + keep, thief, now)
+
+    def _cut(self, seg: _Segment, at: int, owner: int, now: float) -> int | None:
+        """Split ``seg`` near ``at`` (block-aligned; after its open request if that is close)."""
+        block = self.block_size
+        at -= at % block
+        after_request = seg.requested + (-seg.requested % block)
+        if after_request > at and (seg.end - after_request) * 2 >= seg.end - at:
+            at = after_request
+        at = max(at, seg.done + block)
+        if seg.end - at < block:
+            return None
+        new = _Segment(at, at, seg.end, owner=owner)
+        new.restart_rate(now)
+        seg.end = at
+        self._segments.append(new)
+        return len(self._segments) - 1
+
     def _split_largest(self, owner: int | None) -> int | None:
         """Cut the far half off the segment with the most remaining; None if none is big enough.
 
-        The cut is block-aligned and leaves the owner at least one block, so the owner's
-        open request still has work before the new end.
+        The cut is block-aligned and leaves the owner at least one block. It falls after
+        the owner's open request when that still leaves a block to take, because bytes the
+        server already sent past a cut are thrown away when the owner closes early.
         """
         best = max(self._segments, key=lambda s: s.remaining, default=None)
         if best is None or best.remaining < 2 * self.block_size:
             return None
+        block = self.block_size
         mid = best.done + best.remaining // 2
-        mid -= mid % self.block_size
-        if mid - best.done < self.block_size:
+        mid -= mid % block
+        after_request = best.requested + (-best.requested % block)
+        if best.owner is not None and after_request > mid and best.end - after_request >= block:
+            mid = after_request
+        if mid - best.done < block:
             mid = best.done + self.block_size
         if best.end - mid < self.block_size:
             return None

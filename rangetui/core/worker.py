@@ -21,6 +21,7 @@ from rangetui.core.http import Connection, HttpOptions, RangeStream, Remote
 from rangetui.core.ratelimit import RateLimiter
 
 MAX_BACKOFF = 30.0
+REQUEST_BYTES = 16 * 1024 * 1024
 MAX_RETRY_AFTER = 300.0
 
 
@@ -121,12 +122,24 @@ class Worker(threading.Thread):
         return min(0.1, max(0.01, retry_at - time.monotonic()))
 
     def _fetch_claim(self, conn: Connection, fd: int, buf: memoryview, claim: Claim) -> None:
+        """Stream the claimed segment in requests of at most REQUEST_BYTES until it is done.
+
+        Bounded requests let another connection steal the tail without the server having
+        already pushed it down this socket.
+        """
         s = self.shared
-        stream: RangeStream | None = None
+        pos, limit = claim.start, claim.end
         try:
-            stream = conn.open_range(s.remote, claim.start, claim.end)
-            self._publish(claim, stream)
-            self._stream_into(stream, fd, buf, claim)
+            while pos < limit:
+                until = min(limit, pos + REQUEST_BYTES)
+                s.bmap.note_request(claim.segment, until)
+                stream = conn.open_range(s.remote, pos, until)
+                try:
+                    self._publish(pos, limit, stream)
+                    pos, limit = self._stream_into(stream, fd, buf, claim.segment, pos, until)
+                finally:
+                    self.slot.stream = None
+                    stream.close()
             s.bmap.release(claim.segment)
         except RetriableError as e:
             self._retry_later(claim, e)
@@ -135,23 +148,23 @@ class Worker(threading.Thread):
             raise
         finally:
             self.slot.active = False
-            self.slot.stream = None
-            if stream is not None:
-                stream.close()
 
-    def _publish(self, claim: Claim, stream: RangeStream) -> None:
+    def _publish(self, pos: int, limit: int, stream: RangeStream) -> None:
         slot = self.slot
-        slot.start, slot.pos, slot.end = claim.start, claim.start, claim.end
+        slot.start, slot.pos, slot.end = pos, pos, limit
         slot.stream = stream
         slot.active = True
 
-    def _stream_into(self, stream: RangeStream, fd: int, buf: memoryview, claim: Claim) -> None:
+    def _stream_into(
+        self, stream: RangeStream, fd: int, buf: memoryview, segment: int, pos: int, until: int
+    ) -> tuple[int, int]:
+        """Read one response into the file; returns the new position and segment end."""
         s, slot = self.shared, self.slot
-        pos, limit = claim.start, claim.end
-        while pos < limit:
+        limit = s.bmap.limit(segment)
+        while pos < min(until, limit):
             if s.stop.is_set() or self.wid >= s.wanted:
                 raise Cancelled("stopped")
-            want = min(len(buf), limit - pos)
+            want = min(len(buf), min(until, limit) - pos)
             if s.limiter is not None:
                 want = s.limiter.take(want, s.stop)
             n = stream.readinto(buf[:want])
@@ -160,10 +173,11 @@ class Worker(threading.Thread):
             if s.stop.is_set():
                 raise Cancelled("stopped")
             write_all(fd, buf[:n], pos)
-            limit = s.bmap.advance(claim.segment, n)
+            limit = s.bmap.advance(segment, n)
             pos += n
             slot.pos, slot.end = pos, limit
             slot.received += n
+        return pos, limit
 
     def _retry_later(self, claim: Claim, error: RetriableError) -> None:
         s = self.shared
