@@ -1,0 +1,116 @@
+"""The persistent queue: what each job is, and how the list of jobs is saved.
+
+A job record holds what is needed to run the download again after a restart (URL,
+where to, options) and what to show before it runs (status, size, progress). The
+block map itself lives in the store, keyed by the target path, as for `get`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rangetui.core.download import Options, Phase
+from rangetui.core.http import HttpOptions
+from rangetui.core.store import CorruptState, Store, atomic_write_json, read_json
+
+
+def options_to_json(options: Options) -> dict[str, Any]:
+    data = asdict(options)
+    data["http"]["headers"] = [list(h) for h in options.http.headers]
+    return data
+
+
+def options_from_json(data: dict[str, Any]) -> Options:
+    http = dict(data.get("http", {}))
+    http["headers"] = tuple((str(k), str(v)) for k, v in http.get("headers", ()))
+    rest = {k: v for k, v in data.items() if k != "http"}
+    return Options(**rest, http=HttpOptions(**http))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One queued download as saved on disk. Immutable: the engine replaces it on change."""
+
+    id: str
+    url: str
+    directory: str
+    output: str | None
+    options: Options
+    status: Phase = Phase.QUEUED
+    target: str | None = None
+    size: int | None = None
+    completed: int = 0
+    error: str | None = None
+    added: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    @classmethod
+    def new(cls, url: str, directory: Path, output: Path | None, options: Options) -> Job:
+        return cls(
+            id=uuid.uuid4().hex[:12],
+            url=url,
+            directory=str(directory.expanduser().absolute()),
+            output=str(output) if output is not None else None,
+            options=options,
+        )
+
+    @property
+    def name(self) -> str:
+        if self.target:
+            return Path(self.target).name
+        if self.output:
+            return Path(self.output).name
+        tail = self.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        return tail or self.url
+
+    def with_changes(self, **changes: Any) -> Job:
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["options"] = options_to_json(self.options)
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Job:
+        fields = dict(data)
+        fields["options"] = options_from_json(fields["options"])
+        fields["status"] = Phase(fields["status"])
+        return cls(**fields)
+
+
+class JobList:
+    """Load and save the queue file (``queue.json`` under the state root)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def path(self) -> Path:
+        return self.store.root / "queue.json"
+
+    def load(self) -> tuple[list[Job], str | None]:
+        """The saved jobs and, if the file was damaged and set aside, a message saying so."""
+        try:
+            data = read_json(self.path)
+        except CorruptState as e:
+            return [], str(e)
+        if data is None:
+            return [], None
+        jobs: list[Job] = []
+        skipped = 0
+        for item in data.get("jobs", []) if isinstance(data, dict) else []:
+            try:
+                jobs.append(Job.from_json(item))
+            except (KeyError, TypeError, ValueError):
+                skipped += 1
+        note = f"skipped {skipped} unreadable job(s) in {self.path}" if skipped else None
+        return jobs, note
+
+    def save(self, jobs: list[Job]) -> None:
+        atomic_write_json(self.path, {"jobs": [job.to_json() for job in jobs]})
