@@ -1,0 +1,159 @@
+"""The engine driven directly, as a front end would: commands in, snapshots out."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from rangetui.core.download import Options, Phase
+from rangetui.core.engine import Engine, EngineLocked, JobSnapshot
+from rangetui.core.errors import FatalError
+from rangetui.core.store import Store
+from tests.conftest import payload
+from tests.faultserver import FaultServer
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def engine(state_dir: Path) -> Iterator[Engine]:
+    eng = Engine(Store(state_dir), max_jobs=2)
+    eng.start()
+    yield eng
+    eng.shutdown()
+
+
+def wait_for(
+    engine: Engine, job_id: str, pred: Callable[[JobSnapshot], bool], secs: float = 20
+) -> JobSnapshot:
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        snap = engine.snapshot().find(job_id)
+        if snap is not None and pred(snap):
+            return snap
+        time.sleep(0.05)
+    raise AssertionError(f"timed out; last: {engine.snapshot().find(job_id)}")
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_add_runs_to_done(engine: Engine, server: FaultServer, downloads: Path) -> None:
+    data = payload(3 * MiB)
+    job = engine.add(server.add("/a.bin", data), downloads)
+    snap = wait_for(engine, job, lambda j: j.status is Phase.DONE)
+    assert sha((downloads / "a.bin").read_bytes()) == sha(data)
+    assert snap.fraction == 1.0 and snap.blocks is not None and snap.blocks.completed == len(data)
+
+
+def test_bad_url_rejected_at_once(engine: Engine, downloads: Path) -> None:
+    with pytest.raises(FatalError, match="not an http"):
+        engine.add("ftp://example.invalid/x", downloads)
+
+
+def test_max_jobs_respected(engine: Engine, server: FaultServer, downloads: Path) -> None:
+    ids = [
+        engine.add(server.add(f"/{i}.bin", payload(2 * MiB, i), rate=MiB), downloads)
+        for i in range(3)
+    ]
+    time.sleep(0.8)
+    snap = engine.snapshot()
+    running = [j for j in snap.jobs if j.status in (Phase.PROBING, Phase.DOWNLOADING)]
+    assert len(running) == 2
+    assert snap.find(ids[2]).status is Phase.QUEUED  # type: ignore[union-attr]
+
+
+def test_pause_stops_traffic_and_resume_finishes(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    data = payload(8 * MiB)
+    job = engine.add(
+        server.add("/p.bin", data, rate=MiB), downloads, options=Options(connections=2)
+    )
+    wait_for(engine, job, lambda j: j.completed > MiB)
+    engine.pause(job)
+    wait_for(engine, job, lambda j: j.status is Phase.PAUSED and j.live is None)
+    sent = server.bytes_sent("/p.bin")
+    time.sleep(0.6)
+    assert server.bytes_sent("/p.bin") == sent
+    server.resource("/p.bin").rate = None
+    engine.resume(job)
+    wait_for(engine, job, lambda j: j.status is Phase.DONE)
+    assert sha((downloads / "p.bin").read_bytes()) == sha(data)
+
+
+def test_restart_resumes_running_and_keeps_paused(
+    state_dir: Path, server: FaultServer, downloads: Path
+) -> None:
+    data = payload(8 * MiB)
+    first = Engine(Store(state_dir))
+    first.start()
+    two = Options(connections=2)
+    run = first.add(server.add("/r.bin", data, rate=MiB), downloads, options=two)
+    held = first.add(server.add("/h.bin", data), downloads, paused=True)
+    wait_for(first, run, lambda j: j.completed > 2 * MiB)
+    first.shutdown()
+    server.resource("/r.bin").rate = None
+    server.reset_counters()
+    second = Engine(Store(state_dir))
+    second.start()
+    try:
+        wait_for(second, run, lambda j: j.status is Phase.DONE)
+        assert second.snapshot().find(held).status is Phase.PAUSED  # type: ignore[union-attr]
+        assert server.bytes_sent("/r.bin") < len(data) - 2 * MiB + MiB
+        assert sha((downloads / "r.bin").read_bytes()) == sha(data)
+    finally:
+        second.shutdown()
+
+
+@pytest.mark.parametrize("delete", [False, True])
+def test_remove_keeps_or_deletes_partial(
+    engine: Engine, server: FaultServer, downloads: Path, delete: bool
+) -> None:
+    job = engine.add(
+        server.add("/x.bin", payload(8 * MiB), rate=MiB), downloads, options=Options(connections=2)
+    )
+    wait_for(engine, job, lambda j: j.completed > 0)
+    engine.remove(job, delete_partial=delete)
+    deadline = time.monotonic() + 10
+    while engine.snapshot().find(job) is not None or engine._running:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert (downloads / "x.bin.part").exists() is not delete
+    assert not (downloads / "x.bin").exists()
+
+
+def test_failed_job_keeps_reason_and_can_be_retried(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    url = server.add("/later.bin", payload(MiB), status=404)
+    job = engine.add(url, downloads)
+    snap = wait_for(engine, job, lambda j: j.status is Phase.FAILED)
+    assert "404" in (snap.job.error or "")
+    server.resource("/later.bin").status = None
+    engine.resume(job)
+    wait_for(engine, job, lambda j: j.status is Phase.DONE)
+
+
+def test_connections_can_change_while_running(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    job = engine.add(
+        server.add("/c.bin", payload(16 * MiB), rate=MiB), downloads, options=Options(connections=2)
+    )
+    wait_for(engine, job, lambda j: j.connections == 2)
+    engine.set_connections(job, 4)
+    wait_for(engine, job, lambda j: j.connections == 4)
+    engine.set_connections(job, 1)
+    wait_for(engine, job, lambda j: j.connections == 1)
+    engine.pause(job)
+
+
+def test_second_engine_on_same_state_dir_is_refused(engine: Engine, state_dir: Path) -> None:
+    with pytest.raises(EngineLocked, match="already running"):
+        Engine(Store(state_dir)).start()

@@ -1,0 +1,70 @@
+"""Persistence: atomic envelopes, corrupt files set aside, owner-only permissions."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from rangetui.core.http import Remote
+from rangetui.core.store import CorruptState, ResumeState, Store, atomic_write_json, read_json
+
+REMOTE = Remote("http://h/f", 100, '"e"', None, True)
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    state = ResumeState(str(tmp_path / "f"), "http://h/f", REMOTE, 10, [(0, 30), (50, 60)])
+    store.save_map(state)
+    loaded = store.load_map(tmp_path / "f")
+    assert loaded == state
+
+
+def test_missing_is_none(tmp_path: Path) -> None:
+    assert Store(tmp_path).load_map(tmp_path / "nothing") is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda raw: raw[: len(raw) // 2],  # torn write
+        lambda raw: raw.replace(b'"done"', b'"dune"'),  # edited: checksum no longer matches
+        lambda raw: b"\x00\xff garbage",
+        lambda raw: json.dumps({"schema": 999, "sha256": "", "data": {}}).encode(),
+    ],
+)
+def test_corrupt_file_is_set_aside_and_reported(tmp_path: Path, damage) -> None:  # type: ignore[no-untyped-def]
+    store = Store(tmp_path / "s")
+    target = tmp_path / "f"
+    store.save_map(ResumeState(str(target), "http://h/f", REMOTE, 10, [(0, 30)]))
+    path = store.map_path(target)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(CorruptState, match="moved it to"):
+        store.load_map(target)
+    assert not path.exists()
+    assert list(path.parent.glob(path.name + ".corrupt-*"))
+    assert store.load_map(target) is None  # next run starts clean
+
+
+def test_valid_envelope_with_wrong_shape_is_set_aside(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    target = tmp_path / "f"
+    atomic_write_json(store.map_path(target), {"target": str(target)})
+    with pytest.raises(CorruptState):
+        store.load_map(target)
+
+
+def test_files_are_private(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    atomic_write_json(root / "x.json", {"a": 1})
+    assert stat.S_IMODE((root / "x.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert read_json(root / "x.json") == {"a": 1}
+    assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_state_root_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RANGETUI_STATE_DIR", str(tmp_path / "here"))
+    assert Store().root == tmp_path / "here"
