@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 from pathlib import Path
 
 from rangetui import __version__
@@ -18,6 +19,13 @@ from rangetui.core.http import HttpOptions
 from rangetui.core.units import parse_size
 
 MAX_CONNECTIONS = 64
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors in one line, not a wall of usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _size(text: str) -> int:
@@ -154,7 +162,7 @@ def read_urls(args: argparse.Namespace) -> list[str]:
 
 
 def get_main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rangetui get", description="Download in the foreground, resumably."
     )
     add_download_flags(parser)
@@ -174,7 +182,7 @@ def get_main(argv: Sequence[str]) -> int:
 
 
 def tui_main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rangetui",
         description="Terminal download manager. `rangetui get --help` for headless.",
     )

@@ -34,7 +34,10 @@ class Result:
         return [line for line in self.stderr.splitlines() if line.strip()]
 
     def describe(self) -> str:
-        return f"exit {self.code} after {self.seconds:.1f} s\nstdout: {self.stdout}\nstderr: {self.stderr}"
+        return (
+            f"exit {self.code} after {self.seconds:.1f} s\n"
+            f"stdout: {self.stdout}\nstderr: {self.stderr}"
+        )
 
 
 def cli_env() -> dict[str, str]:
@@ -84,13 +87,17 @@ def finish(proc: subprocess.Popen[str], timeout: float, started: float | None = 
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"rangetui get did not exit within {timeout} s\nstderr: {err}")
+        raise AssertionError(
+            f"rangetui get did not exit within {timeout} s\nstderr: {err}"
+        ) from None
     result = Result(proc.returncode, out, err, time.monotonic() - t0)
     assert "Traceback" not in result.stderr, result.describe()
     return result
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, step: float = 0.02) -> None:
+def wait_for(
+    predicate: Callable[[], object], timeout: float, what: str, step: float = 0.02
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -299,9 +299,13 @@ class Download:
         workers: dict[int, Worker] = {}
         try:
             self._supervise(shared, workers, fd, state, cancel)
-        finally:
+        except BaseException:
             self._stop_workers(shared, workers)
-            self._checkpoint(fd, state)
+            with contextlib.suppress(DownloadError):  # keep the first error, not a disk echo
+                self._checkpoint(fd, state)
+            raise
+        self._stop_workers(shared, workers)
+        self._checkpoint(fd, state)
 
     def _supervise(
         self,

@@ -122,7 +122,7 @@ class BlockHeatmap(Widget):
         color: $success 70%;
     }
     BlockHeatmap > .blockheatmap--some {
-        color: $warning;
+        color: $success 45%;
     }
     BlockHeatmap > .blockheatmap--none {
         color: $foreground 30%;
@@ -209,7 +209,7 @@ class BlockHeatmap(Widget):
         if y < len(view.rows):
             segments = self._cell_segments(view.rows[y])
         elif view.legend and y == len(view.rows):
-            segments = self._legend_segments()
+            segments = self._legend_segments(width)
         elif view.message and y == 0:
             segments = [Segment(view.message, self._legend_style())]
         else:
@@ -221,13 +221,18 @@ class BlockHeatmap(Widget):
         styles = self._glyph_styles()
         return [Segment(glyph * len(list(run)), styles[glyph]) for glyph, run in groupby(row)]
 
-    def _legend_segments(self) -> list[Segment]:
+    def _legend_segments(self, width: int) -> list[Segment]:
+        """As many whole entries as fit: a cut-off label reads like a different word."""
         styles, label_style = self._glyph_styles(), self._legend_style()
         segments: list[Segment] = []
+        used = 0
         for index, (glyph, label) in enumerate(LEGEND):
             separator = "  " if index else ""
-            segments += [Segment(separator, label_style), Segment(glyph, styles[glyph])]
-            segments.append(Segment(f" {label}", label_style))
+            used += len(separator) + len(glyph) + 1 + len(label)
+            if used > width:
+                break
+            segments.append(Segment(separator, label_style))
+            segments += [Segment(glyph, styles[glyph]), Segment(f" {label}", label_style)]
         return segments
 
     def _glyph_styles(self) -> dict[str, Style]:
