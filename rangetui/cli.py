@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 from pathlib import Path
+from typing import NoReturn
 
 from rangetui import __version__
 from rangetui.core.download import Options
@@ -162,9 +162,7 @@ def read_urls(args: argparse.Namespace) -> list[str]:
 
 
 def get_main(argv: Sequence[str]) -> int:
-    parser = Parser(
-        prog="rangetui get", description="Download in the foreground, resumably."
-    )
+    parser = Parser(prog="rangetui get", description="Download in the foreground, resumably.")
     add_download_flags(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)

@@ -9,8 +9,8 @@ and saves the queue. Each download runs in its own thread with its own cancel ev
 from __future__ import annotations
 
 import contextlib
-import functools
 import fcntl
+import functools
 import os
 import queue
 import threading

@@ -85,9 +85,21 @@ def check_url(url: str) -> None:
         raise FatalError(f"not an http or https URL: {redact(url)}")
 
 
+class _Session(requests.Session):
+    """requests drops Authorization when a redirect leaves the host; do the same for Cookie."""
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        original = response.request.url or ""
+        if self.should_strip_auth(original, prepared_request.url or ""):  # type: ignore[no-untyped-call]
+            prepared_request.headers.pop("Cookie", None)
+
+
 def new_session(options: HttpOptions) -> requests.Session:
     """One session per connection: its own socket, no pool contention between threads."""
-    session = requests.Session()
+    session = _Session()
     session.max_redirects = MAX_REDIRECTS
     session.verify = options.verify
     adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)

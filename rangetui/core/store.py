@@ -52,8 +52,12 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def ensure_private_dir(directory: Path) -> None:
-    """State may hold URLs with tokens: owner-only permissions."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """State may hold URLs with tokens: owner-only permissions on the dirs we create."""
+    if directory.is_dir():
+        return
+    ensure_private_dir(directory.parent)
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir(mode=0o700)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
