@@ -165,6 +165,13 @@ def get_main(argv: Sequence[str]) -> int:
     parser = Parser(prog="rangetui get", description="Download in the foreground, resumably.")
     add_download_flags(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "-j",
+        "--max-jobs",
+        type=_connections,
+        default=1,
+        help="files downloaded at once when several URLs are given (default 1)",
+    )
     args = parser.parse_args(argv)
     urls = read_urls(args)
     if not urls:
@@ -176,7 +183,7 @@ def get_main(argv: Sequence[str]) -> int:
     from rangetui.headless import GetJob, run_get
 
     jobs = [GetJob(url, args.output, args.dir) for url in urls]
-    return run_get(jobs, options_from(args), quiet=args.quiet)
+    return run_get(jobs, options_from(args), quiet=args.quiet, max_jobs=args.max_jobs)
 
 
 def tui_main(argv: Sequence[str]) -> int:

@@ -12,13 +12,14 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
 from rangetui.core.download import Download, DownloadSnapshot, Options, Phase
 from rangetui.core.errors import Cancelled, DownloadError
+from rangetui.core.http import redact
 from rangetui.core.store import Store
 from rangetui.core.units import format_eta, format_rate, format_size
 
@@ -108,25 +109,64 @@ class _Interrupt:
         self.cancel.set()
 
 
-def run_get(jobs: list[GetJob], options: Options, quiet: bool, store: Store | None = None) -> int:
-    """Each URL in turn; the exit code is the worst of them."""
+@dataclass
+class _Active:
+    """One download running in its thread, as the main loop tracks it."""
+
+    job: GetJob
+    download: Download
+    thread: threading.Thread
+    started: float
+    outcome: list[BaseException | Path]
+
+
+def run_get(
+    jobs: list[GetJob],
+    options: Options,
+    quiet: bool,
+    store: Store | None = None,
+    max_jobs: int = 1,
+) -> int:
+    """Up to ``max_jobs`` URLs at once, in order; the exit code is the worst of them."""
     printer = ProgressPrinter(sys.stderr, quiet)
     interrupt = _Interrupt()
     interrupt.install()
+    cancel = interrupt.cancel
     store = store or Store()
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    pending = list(reversed(jobs))
+    active: list[_Active] = []
     worst = EXIT_OK
-    for job in jobs:
-        code = _run_one(job, options, store, printer, interrupt.cancel)
-        worst = max(worst, code)
-        if code == EXIT_INTERRUPTED:
-            break
+    cancelled_at: float | None = None
+    while pending or active:
+        while pending and len(active) < max_jobs and not cancel.is_set():
+            active.append(_start(pending.pop(), options, store, events, cancel))
+        active[0].thread.join(0.05 if len(active) > 1 else 0.1)
+        _drain(events, printer)
+        for item in [a for a in active if not a.thread.is_alive()]:
+            active.remove(item)
+            worst = max(worst, _report(item, printer))
+        if active:
+            printer.progress(_combined(active))
+        if cancel.is_set():
+            pending.clear()
+            cancelled_at = cancelled_at or time.monotonic()
+            if active and time.monotonic() - cancelled_at > STOP_GRACE_SECONDS:
+                break  # stuck in a connect or probe: nothing unsaved is lost by leaving
+    _drain(events, printer)
+    if cancel.is_set():
+        printer.error("interrupted; progress is saved: resume with the same command")
+        return EXIT_INTERRUPTED
     return worst
 
 
-def _run_one(
-    job: GetJob, options: Options, store: Store, printer: ProgressPrinter, cancel: threading.Event
-) -> int:
-    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+def _start(
+    job: GetJob,
+    options: Options,
+    store: Store,
+    events: queue.SimpleQueue[str],
+    cancel: threading.Event,
+) -> _Active:
     download = Download(
         job.url,
         output=job.output,
@@ -137,19 +177,24 @@ def _run_one(
     )
     outcome: list[BaseException | Path] = []
     thread = threading.Thread(target=_target, args=(download, cancel, outcome), daemon=True)
-    started = time.monotonic()
     thread.start()
-    cancelled_at: float | None = None
-    while thread.is_alive():
-        thread.join(0.1)
-        _drain(events, printer)
-        printer.progress(download.snapshot())
-        if cancel.is_set():
-            cancelled_at = cancelled_at or time.monotonic()
-            if time.monotonic() - cancelled_at > STOP_GRACE_SECONDS:
-                break  # stuck in a connect or probe: nothing unsaved is lost by leaving
-    _drain(events, printer)
-    return _report(download, outcome, printer, time.monotonic() - started)
+    return _Active(job, download, thread, time.monotonic(), outcome)
+
+
+def _combined(active: list[_Active]) -> DownloadSnapshot:
+    """One progress line for several files: the first one's, with totals when there are more."""
+    snaps = [a.download.snapshot() for a in active]
+    if len(snaps) == 1:
+        return snaps[0]
+    sizes = [s.size for s in snaps]
+    return replace(
+        snaps[0],
+        phase=Phase.DOWNLOADING,
+        size=None if None in sizes else sum(s or 0 for s in sizes),
+        completed=sum(s.completed for s in snaps),
+        speed=sum(s.speed for s in snaps),
+        connections=tuple(c for s in snaps for c in s.connections),
+    )
 
 
 def _target(
@@ -166,21 +211,19 @@ def _drain(events: queue.SimpleQueue[str], printer: ProgressPrinter) -> None:
         printer.message(events.get_nowait())
 
 
-def _report(
-    download: Download, outcome: list[BaseException | Path], printer: ProgressPrinter, secs: float
-) -> int:
-    result = outcome[0] if outcome else Cancelled("interrupted")
+def _report(item: _Active, printer: ProgressPrinter) -> int:
+    result = item.outcome[0] if item.outcome else Cancelled("interrupted")
+    secs = time.monotonic() - item.started
     if isinstance(result, Path):
-        snap = download.snapshot()
+        snap = item.download.snapshot()
         size = snap.size if snap.size is not None else snap.completed
         rate = format_rate(size / secs) if secs > 0 else ""
         printer.message(f"saved {result} ({format_size(size)} in {secs:.1f} s, {rate})")
         return EXIT_OK
     if isinstance(result, Cancelled):
-        printer.error("interrupted; progress is saved: resume with the same command")
         return EXIT_INTERRUPTED
     if isinstance(result, DownloadError):
-        printer.error(f"error: {result}")
+        printer.error(f"error: {redact(item.job.url)}: {result}")
         return EXIT_FAILED
     if isinstance(result, MemoryError):
         printer.error("error: out of memory")

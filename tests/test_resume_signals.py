@@ -148,26 +148,58 @@ def test_second_get_of_the_same_output_is_refused(server: FaultServer, downloads
 
 
 def test_second_get_into_the_same_dir_is_refused(server: FaultServer, downloads: Path) -> None:
-    """Without -o the rerun must find the running download's name, not make `name (1)`."""
+    """Without -o the rerun must find the running download's name, not make `name (1)`.
+
+    The second run starts after the first has checkpointed (about every second), so
+    the running download's progress is on record and its name is known to be taken.
+    """
     data = payload(SIZE, seed=6)
-    url = server.add("/twice-d.bin", data, rate=2 * RATE)
+    url = server.add("/twice-d.bin", data, rate=RATE)
     args = (url, "-d", downloads, "-t", str(CONNS))
 
     started = time.monotonic()
     first = start_get(*args)
     try:
         wait_for(lambda: len(range_gets(server, "/twice-d.bin")) >= CONNS, 10, "the first run")
-        time.sleep(0.2)
+        time.sleep(1.5)
         second = run_get("-q", *args, timeout=20)
+        still_running = first.poll() is None
     except BaseException:
         first.kill()
         raise
     result = finish(first, 30, started)
 
+    assert still_running, "the first run should still be going while the second is refused"
     assert result.code == 0, result.describe()
     assert_clean_failure(second)
+    assert "already" in second.stderr.lower(), second.describe()
     assert sorted(p.name for p in downloads.iterdir()) == ["twice-d.bin"]
     assert_saved(downloads / "twice-d.bin", data)
+
+
+def test_early_sigkill_then_rerun_in_dir_reuses_the_name(
+    server: FaultServer, downloads: Path
+) -> None:
+    """Killed before its first periodic checkpoint, a `-d DIR` download must still be
+    found by the rerun: no `name (1).ext` beside an orphaned `name.ext.part`."""
+    data = payload(4 * MiB, seed=9)
+    url = server.add("/early.bin", data, rate=RATE)
+    args = (url, "-d", downloads, "-t", str(CONNS))
+
+    proc = start_get(*args)
+    try:
+        wait_for(lambda: len(range_gets(server, "/early.bin")) >= 1, 10, "the first range GET")
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+    finish(proc, 10)
+    assert (downloads / "early.bin.part").exists()
+
+    server.resource("/early.bin").rate = None
+    second = run_get(*args)
+    assert second.code == 0, second.describe()
+    assert sorted(p.name for p in downloads.iterdir()) == ["early.bin"]
+    assert_saved(downloads / "early.bin", data)
 
 
 def test_interrupted_dir_download_resumes_under_the_same_name(

@@ -13,6 +13,7 @@ megabyte), never per byte, and never around file I/O.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -50,12 +51,15 @@ class _Segment:
         self.rate = current if self.rate == 0 else 0.5 * self.rate + 0.5 * current
         self.mark_time, self.mark_done = now, self.done
 
-    def rate_at(self, now: float) -> float:
-        """The smoothed rate, or the average since the claim before the first sample."""
+    def rate_at(self, now: float) -> float | None:
+        """The smoothed rate, or the average since the claim before the first sample.
+
+        None while it is too early to tell (no sample and no byte yet); 0.0 means stalled.
+        """
         elapsed = now - self.mark_time
         recent = (self.done - self.mark_done) / elapsed if elapsed > 0.05 else 0.0
         if self.rate <= 0:
-            return recent
+            return recent if recent > 0 or elapsed > MIN_STEAL_SECONDS else None
         # A stalled connection makes no advance calls, so its sample ages: trust the lower.
         return min(self.rate, recent) if elapsed > 2 * RATE_SAMPLE else self.rate
 
@@ -118,14 +122,12 @@ def bucket_fractions(size: int, done: Sequence[Interval], cells: int) -> tuple[f
         return ()
     if size <= 0:
         return tuple(1.0 for _ in range(cells))
-    covered = [0.0] * cells
-    width = size / cells
-    for a, b in done:
-        first, last = int(a / width), min(cells - 1, int((b - 1) / width))
-        for cell in range(first, last + 1):
-            lo, hi = cell * width, (cell + 1) * width
-            covered[cell] += max(0.0, min(b, hi) - max(a, lo))
-    return tuple(min(1.0, c / width) for c in covered)
+    covered = [0] * cells
+    for a, b in done:  # scaled by ``cells``: cell k is [k * size, (k + 1) * size)
+        lo, hi = a * cells, b * cells
+        for cell in range(lo // size, min(cells, -(-hi // size))):
+            covered[cell] += min(hi, (cell + 1) * size) - max(lo, cell * size)
+    return tuple(c / size for c in covered)
 
 
 def bucket_flags(size: int, ranges: Sequence[Interval], cells: int) -> tuple[bool, ...]:
@@ -133,11 +135,10 @@ def bucket_flags(size: int, ranges: Sequence[Interval], cells: int) -> tuple[boo
     flags = [False] * max(cells, 0)
     if size <= 0 or cells <= 0:
         return tuple(flags)
-    width = size / cells
     for a, b in ranges:
         if b <= a:
             continue
-        for cell in range(int(a / width), min(cells - 1, int((b - 1) / width)) + 1):
+        for cell in range(a * cells // size, min(cells, -(-b * cells // size))):
             flags[cell] = True
     return tuple(flags)
 
@@ -276,20 +277,26 @@ class BlockMap:
         """
         owned = [s for s in self._segments if s.owner is not None and s.remaining > 0]
         rates = {id(s): s.rate_at(now) for s in owned}
-        measured = [r for r in rates.values() if r > 0]
+        measured = [r for r in rates.values() if r]
         if not measured:
             return None  # too early to tell who is slow; the caller asks again shortly
         typical = sum(measured) / len(measured)
 
-        def eta(seg: _Segment) -> float:
-            return seg.remaining / (rates[id(seg)] or typical)
+        def rate(seg: _Segment) -> float:
+            r = rates[id(seg)]
+            return typical if r is None else r
 
-        victim = max(owned, key=eta)
-        if eta(victim) < MIN_STEAL_SECONDS:
-            return None
-        own_rate = rates[id(victim)] or typical
-        keep = int(victim.remaining * own_rate / (own_rate + typical))
-        return self._cut(victim, victim.done + keep, thief, now)
+        def eta(seg: _Segment) -> float:
+            return seg.remaining / rate(seg) if rate(seg) > 0 else math.inf
+
+        for victim in sorted(owned, key=eta, reverse=True):
+            if eta(victim) < MIN_STEAL_SECONDS:
+                return None
+            keep = int(victim.remaining * rate(victim) / (rate(victim) + typical))
+            index = self._cut(victim, victim.done + keep, thief, now)
+            if index is not None:
+                return index
+        return None
 
     def _cut(self, seg: _Segment, at: int, owner: int, now: float) -> int | None:
         """Split ``seg`` near ``at`` (block-aligned; after its open request if that is close)."""

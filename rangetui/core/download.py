@@ -279,8 +279,11 @@ class Download:
         _check_space(placement.part, remote.size or 0)
         bmap = self._resume_map(placement, remote, fd)
         self._bmap = bmap
+        # Saved at once so a rerun after an early kill finds its own .part again, but
+        # without fsync: it claims nothing new, and syncing would dominate small files.
         state = ResumeState(str(placement.target), self.url, remote, bmap.block_size)
-        self.store.save_map(state)
+        state.done = list(bmap.snapshot().done_intervals)
+        self.store.save_map(state, durable=False)
         shared = WorkerShared(
             path=str(placement.part),
             remote=remote,
@@ -305,7 +308,6 @@ class Download:
                 self._checkpoint(fd, state)
             raise
         self._stop_workers(shared, workers)
-        self._checkpoint(fd, state)
 
     def _supervise(
         self,
@@ -328,12 +330,17 @@ class Download:
             if now - last_save >= CHECKPOINT_SECONDS:
                 self._checkpoint(fd, state)
                 last_save = now
-            cancel.wait(TICK_SECONDS)
+            shared.wake.wait(TICK_SECONDS)
+            shared.wake.clear()
         self._speed = self._speedo.sample(time.monotonic(), shared.bmap.completed)
 
     def _keep_workers(self, shared: WorkerShared, workers: dict[int, Worker]) -> None:
-        shared.wanted = self._wanted
-        for wid in range(self._wanted):
+        """As many workers as there are ranges to fetch, up to the wanted connections."""
+        if shared.wanted != self._wanted:
+            shared.wanted = self._wanted
+            shared.bmap.partition(self._wanted)
+        count = min(self._wanted, max(1, shared.bmap.pending_segments()))
+        for wid in range(count):
             worker = workers.get(wid)
             if worker is None or not worker.is_alive():
                 worker = Worker(shared, wid)

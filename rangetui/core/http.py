@@ -29,6 +29,7 @@ from rangetui.core.errors import (
 )
 
 MAX_REDIRECTS = 10
+FILL_SECONDS = 0.25
 RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.IGNORECASE)
 
@@ -260,30 +261,70 @@ class RangeStream:
     def __init__(self, resp: requests.Response, length: int | None) -> None:
         self._resp = resp
         self._left = length
-        raw: Any = resp.raw
-        fp = getattr(raw, "_fp", None)
-        # http.client's readinto fills our buffer straight from the socket: no copy and
-        # no fresh bytes object per read (urllib3's read() allocates one each time).
-        self._readinto = fp.readinto if fp is not None and hasattr(fp, "readinto") else None
+        fp = getattr(resp.raw, "_fp", None)
+        # Reading through http.client's socket file fills our buffer straight from the
+        # socket: no copy and no fresh bytes object per read, as urllib3's read() makes.
+        plain = isinstance(fp, http.client.HTTPResponse) and not fp.chunked
+        self._body: http.client.HTTPResponse | None = fp if plain else None
+        self._error: RetriableError | None = None
 
     def readinto(self, buf: memoryview) -> int:
-        """Fill ``buf`` from the body; 0 means the body ended cleanly."""
+        """Fill ``buf`` as far as the link gives within FILL_SECONDS; 0 means a clean end.
+
+        A slow link must not hold bytes in the buffer for long (they would be lost on
+        Ctrl-C and progress would jump), and a fast one should fill it (fewer writes).
+        An error after some bytes arrived is raised on the next call, so they are kept.
+        """
+        if self._error is not None:
+            raise self._error
         if self._left is not None:
             if self._left == 0:
                 return 0
             buf = buf[: self._left]
+        filled = 0
+        deadline = time.monotonic() + FILL_SECONDS
+        while filled < len(buf):
+            try:
+                n = self._read_some(buf[filled:])
+            except RetriableError as e:
+                if not filled:
+                    raise
+                self._error = e
+                break
+            if n == 0:
+                break
+            filled += n
+            if time.monotonic() >= deadline:
+                break
+        if filled == 0 and self._left:
+            raise RetriableError("the server closed the connection early")
+        if self._left is not None:
+            self._left -= filled
+        return filled
+
+    def _read_some(self, buf: memoryview) -> int:
         try:
-            n = self._readinto(buf) if self._readinto else self._read_copy(buf)
+            return self._read_once(buf) if self._body is not None else self._read_copy(buf)
         except TimeoutError:
             raise RetriableError("the connection stalled (no data before the timeout)") from None
         except (http.client.IncompleteRead, ConnectionError, OSError, ValueError) as e:
             raise RetriableError(f"the connection dropped: {_first_line(e)}") from None
         except Exception as e:  # urllib3 protocol errors when reading raw
             raise RetriableError(f"the connection failed: {_first_line(e)}") from None
-        if n == 0 and self._left:
-            raise RetriableError("the server closed the connection early")
-        if self._left is not None:
-            self._left -= n
+
+    def _read_once(self, buf: memoryview) -> int:
+        """One socket read into ``buf``, keeping http.client's count in step for reuse."""
+        body = self._body
+        assert body is not None
+        if body.fp is None:
+            return 0
+        if body.length is not None and len(buf) > body.length:
+            buf = buf[: body.length]
+        n = body.fp.readinto1(buf)
+        if body.length is not None:
+            body.length -= n
+        if n == 0 or body.length == 0:
+            body._close_conn()  # type: ignore[attr-defined]  # as http.client does at the end
         return n
 
     def _read_copy(self, buf: memoryview) -> int:

@@ -60,8 +60,12 @@ def ensure_private_dir(directory: Path) -> None:
         directory.mkdir(mode=0o700)
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Replace ``path`` with ``data`` so that a reader sees the old or the new file, whole."""
+def atomic_write_json(path: Path, data: Any, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that a reader sees the old or the new file, whole.
+
+    ``durable=False`` skips the fsyncs, for a file whose loss in a power cut costs
+    nothing (a map that claims no bytes yet), where the sync would dominate small files.
+    """
     ensure_private_dir(path.parent)
     envelope = {"schema": SCHEMA, "sha256": _digest(data), "data": data}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -69,13 +73,15 @@ def atomic_write_json(path: Path, data: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(envelope, f, separators=(",", ":"))
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def set_aside(path: Path) -> Path:
@@ -168,8 +174,8 @@ class Store:
             return None
         return state
 
-    def save_map(self, state: ResumeState) -> None:
-        atomic_write_json(self.map_path(Path(state.target)), state.to_json())
+    def save_map(self, state: ResumeState, durable: bool = True) -> None:
+        atomic_write_json(self.map_path(Path(state.target)), state.to_json(), durable)
 
     def drop_map(self, target: Path) -> None:
         with contextlib.suppress(OSError):

@@ -60,6 +60,8 @@ class WorkerShared:
     on_event: Callable[[str], None]
     limiter: RateLimiter | None = None
     wanted: int = 8
+    wake: threading.Event = field(default_factory=threading.Event)
+    """Set when a worker ends, so the supervisor reacts at once rather than on its tick."""
     slots: dict[int, ConnectionSlot] = field(default_factory=dict)
 
 
@@ -114,6 +116,7 @@ class Worker(threading.Thread):
             self.slot.active = False
             os.close(fd)
             conn.close()
+            s.wake.set()
 
     def _idle_wait(self) -> float:
         retry_at = self.shared.bmap.earliest_retry()
