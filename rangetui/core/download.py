@@ -11,13 +11,11 @@ import contextlib
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 from pathlib import Path
 
-from rangetui.core.blockmap import BlockMap, MapSnapshot
+from rangetui.core.blockmap import BlockMap
 from rangetui.core.errors import (
     Cancelled,
     DownloadError,
@@ -27,7 +25,8 @@ from rangetui.core.errors import (
     RetriableError,
 )
 from rangetui.core.finish import finish_file, sha256_matches
-from rangetui.core.http import Connection, HttpOptions, Remote, redact
+from rangetui.core.http import Connection, Remote, redact
+from rangetui.core.model import ConnectionView, DownloadSnapshot, Options, Phase, Speedometer
 from rangetui.core.placement import Placement, place
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.store import CorruptState, ResumeState, Store
@@ -36,80 +35,6 @@ from rangetui.core.worker import Worker, WorkerShared, backoff_delay, disk_error
 
 CHECKPOINT_SECONDS = 1.0
 TICK_SECONDS = 0.1
-
-
-class Phase(StrEnum):
-    QUEUED = "queued"
-    PROBING = "probing"
-    DOWNLOADING = "downloading"
-    PAUSED = "paused"
-    VERIFYING = "verifying"
-    DONE = "done"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Options:
-    """Per-download settings, from the command line or the add dialog."""
-
-    connections: int = 8
-    block_size: int = 1024 * 1024
-    buffer_size: int = 1024 * 1024
-    retries: int = 5
-    limit_rate: int | None = None
-    checksum: str | None = None  # sha256 hex
-    http: HttpOptions = field(default_factory=HttpOptions)
-
-
-@dataclass(frozen=True)
-class ConnectionView:
-    wid: int
-    start: int
-    pos: int
-    end: int
-
-
-@dataclass(frozen=True)
-class DownloadSnapshot:
-    """Everything a front end shows about one download, frozen at one instant."""
-
-    url: str
-    target: str | None
-    phase: Phase
-    size: int | None
-    completed: int
-    speed: float
-    connections: tuple[ConnectionView, ...]
-    blocks: MapSnapshot | None
-    retries: int
-    message: str
-
-    @property
-    def eta(self) -> float | None:
-        if self.size is None or self.speed <= 0:
-            return None
-        return max(0, self.size - self.completed) / self.speed
-
-    @property
-    def fraction(self) -> float | None:
-        if not self.size:
-            return 1.0 if self.size == 0 and self.phase is Phase.DONE else None
-        return min(1.0, self.completed / self.size)
-
-
-class _Speedometer:
-    """Speed over a sliding window, so one burst does not make the figure jump."""
-
-    def __init__(self, window: float = 3.0) -> None:
-        self.window = window
-        self._samples: deque[tuple[float, int]] = deque()
-
-    def sample(self, now: float, total: int) -> float:
-        self._samples.append((now, total))
-        while len(self._samples) > 2 and now - self._samples[0][0] > self.window:
-            self._samples.popleft()
-        t0, b0 = self._samples[0]
-        return (total - b0) / (now - t0) if now > t0 else 0.0
 
 
 class Download:
@@ -141,7 +66,7 @@ class Download:
         self._stream_done = 0
         self._retries = 0
         self._speed = 0.0
-        self._speedo = _Speedometer()
+        self._speedo = Speedometer()
         self._errors: list[DownloadError] = []
         self._wanted = self.options.connections
 
@@ -440,3 +365,6 @@ def _check_space(part: Path, size: int) -> None:
 
 
 __all__ = ["Download", "DownloadSnapshot", "Options", "Phase"]
+
+
+__all__ = ["ConnectionView", "Download", "DownloadSnapshot", "Options", "Phase"]
