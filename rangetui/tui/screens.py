@@ -1,0 +1,234 @@
+"""Dialogs and secondary screens: add, remove, details, log.
+
+All of them are modal, so that the queue's one-letter keys never fire underneath
+a dialog or while reading the details. None of them talks to the network: the add
+dialog calls a function that only queues a command, and the others render the
+snapshots the app hands them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Input, Label, RichLog, Static
+
+from rangetui.core.engine import EngineSnapshot, JobSnapshot, LogLine
+from rangetui.core.errors import DownloadError
+from rangetui.core.store import CorruptState, Store
+from rangetui.tui.details import ConnectionSpeeds, Validators, details_text
+
+MAX_CONNECTIONS = 64
+AddFunction = Callable[[str, Path, int], str]
+
+
+class AddDialog(ModalScreen[str | None]):
+    """URL, target directory and connections; dismissed with the new job's id."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, add: AddFunction, directory: Path, connections: int) -> None:
+        super().__init__()
+        self._add = add
+        self._directory = directory
+        self._connections = connections
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Add a download", classes="title")
+            yield Label("URL")
+            yield Input(placeholder="https://…", id="url", compact=True)
+            yield Label("Save into directory")
+            yield Input(str(self._directory), id="dir", compact=True)
+            yield Label(f"Connections (1–{MAX_CONNECTIONS})")
+            yield Input(str(self._connections), id="connections", type="integer", compact=True)
+            yield Static("", id="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Add", variant="primary", id="add", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+        yield Footer()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "add":
+            self.submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def submit(self) -> None:
+        """Validate here, where the user can fix it, rather than fail later in the queue."""
+        url = self.query_one("#url", Input).value.strip()
+        directory = Path(self.query_one("#dir", Input).value.strip() or ".").expanduser()
+        count = self.query_one("#connections", Input).value.strip()
+        try:
+            job_id = self._add(url, directory, check_add(url, directory, count))
+        except (DownloadError, ValueError) as e:
+            self.query_one("#error", Static).update(Text(str(e), style="bold red"))
+            return
+        self.dismiss(job_id)
+
+
+def check_add(url: str, directory: Path, count: str) -> int:
+    """The connection count, once the fields the engine does not check are sane."""
+    if not url:
+        raise ValueError("Enter the URL to download.")
+    if not directory.is_dir():
+        raise ValueError(f"No such directory: {directory}")
+    if not count.isdigit() or not 1 <= int(count) <= MAX_CONNECTIONS:
+        raise ValueError(f"Connections must be a whole number from 1 to {MAX_CONNECTIONS}.")
+    return int(count)
+
+
+class RemoveDialog(ModalScreen[bool | None]):
+    """Dismissed with True (delete the partial file), False (keep it) or None (cancel)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("k", "choose(False)", "Remove"),
+        Binding("d", "choose(True)", "Remove and delete partial"),
+        Binding("escape,c", "choose(None)", "Cancel"),
+    ]
+
+    def __init__(self, name: str, finished: bool) -> None:
+        super().__init__()
+        self._job_name = name
+        self._finished = finished
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"Remove {self._job_name}?", classes="title")
+            if self._finished:
+                yield Static("The downloaded file stays where it is.")
+            with Vertical(classes="choices"):
+                keep = "Remove from the list" if self._finished else "Remove, keep the partial file"
+                yield Button(f"{keep} (k)", id="keep", variant="primary", compact=True)
+                if not self._finished:
+                    delete = "Remove and delete the partial file (d)"
+                    yield Button(delete, id="delete", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+        yield Footer()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        choice = {"keep": False, "delete": True}.get(event.button.id or "")
+        self.dismiss(choice)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool:
+        """A finished file is the user's: there is no partial file to delete."""
+        return not (self._finished and parameters == (True,))
+
+    def action_choose(self, delete: bool | None) -> None:
+        self.dismiss(delete)
+
+
+class DetailsScreen(ModalScreen[None]):
+    """Everything known about one job, refreshed with each snapshot."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,enter,q", "dismiss_screen", "Back"),
+    ]
+
+    def __init__(self, job_id: str, store: Store, snap: EngineSnapshot) -> None:
+        super().__init__()
+        self._job_id = job_id
+        self._store = store
+        self._first = snap
+        self._speeds = ConnectionSpeeds()
+        self._validators = Validators(None, None, None)
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="details"):
+            yield Static(id="details-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_snapshot(self._first)
+
+    def action_dismiss_screen(self) -> None:
+        self.dismiss(None)
+
+    def show_snapshot(self, snap: EngineSnapshot) -> None:
+        job = snap.find(self._job_id)
+        if job is None:
+            self.dismiss(None)
+            return
+        self._load_validators(job)
+        speeds = self._speeds.update(job, time.monotonic())
+        lines = [line for line in snap.log if line.job == job.name][-5:]
+        body = details_text(job, self._validators, speeds, lines)
+        self.query_one("#details-body", Static).update(body)
+
+    def _load_validators(self, job: JobSnapshot) -> None:
+        """From the saved block map: a small local file, read again only when it may differ."""
+        target = job.job.target
+        key = (target, job.status)
+        if target is None or self._validators.key == key:
+            return
+        try:
+            state = self._store.load_map(Path(target))
+        except (CorruptState, OSError):
+            state = None
+        remote = state.remote if state is not None else None
+        self._validators = Validators(
+            key, remote.etag if remote else None, remote.last_modified if remote else None
+        )
+
+
+def log_line(line: LogLine) -> Text:
+    stamp = time.strftime("%H:%M:%S", time.localtime(line.when))
+    text = Text(f"{stamp}  ", style="dim")
+    if line.job:
+        text.append(f"{line.job}: ", style="bold")
+    text.append(line.text, style="red" if line.text.startswith("failed") else "")
+    return text
+
+
+class LogScreen(ModalScreen[None]):
+    """The engine's event log; new lines are appended, old ones never redrawn."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,l,q", "dismiss_screen", "Back"),
+    ]
+
+    def __init__(self, snap: EngineSnapshot) -> None:
+        super().__init__()
+        self._first = snap
+        self._last: LogLine | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label(" Event log", classes="title")
+        yield RichLog(id="log", max_lines=1000, wrap=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_snapshot(self._first)
+
+    def action_dismiss_screen(self) -> None:
+        self.dismiss(None)
+
+    def show_snapshot(self, snap: EngineSnapshot) -> None:
+        log = self.query_one("#log", RichLog)
+        for line in new_lines(snap.log, self._last):
+            log.write(log_line(line))
+        if snap.log:
+            self._last = snap.log[-1]
+
+
+def new_lines(lines: tuple[LogLine, ...], last: LogLine | None) -> tuple[LogLine, ...]:
+    """The lines after ``last``; all of them if it has already scrolled out of the log."""
+    if last is None:
+        return lines
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index] is last:
+            return lines[index + 1 :]
+    return lines

@@ -1,0 +1,432 @@
+"""The terminal UI driven by keys (Textual's Pilot) against the real local fault server.
+
+Each test runs the real app on a real engine over a private state dir and judges
+what a user would: the rows on screen, the files on disk and what the server sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, RichLog, Static
+
+from rangetui.core.download import Options, Phase
+from rangetui.core.engine import Engine, JobSnapshot
+from rangetui.core.store import Store
+from rangetui.tui.app import RangeApp
+from rangetui.tui.screens import AddDialog, DetailsScreen, LogScreen, RemoveDialog
+from rangetui.tui.widgets import QueueTable
+from tests.conftest import payload
+from tests.faultserver import FaultServer
+
+pytestmark = pytest.mark.timeout(30)
+
+KiB = 1024
+MiB = 1024 * KiB
+SIZE = (100, 30)
+SLOW = Options(connections=2, buffer_size=64 * KiB, block_size=256 * KiB)
+
+
+@pytest.fixture
+def engine(state_dir: Path) -> Iterator[Engine]:
+    eng = Engine(Store(state_dir), max_jobs=3)
+    eng.start()
+    yield eng
+    eng.shutdown()
+
+
+def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(test())
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def until(pilot: Pilot[None], check: Callable[[], bool], secs: float = 10.0) -> None:
+    """Let the app run until ``check()`` holds, in bounded 0.1 s steps."""
+    for _ in range(int(secs * 10)):
+        if check():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out after {secs} s waiting for {check}")
+
+
+def job(engine: Engine, job_id: str) -> JobSnapshot:
+    found = engine.snapshot().find(job_id)
+    assert found is not None, f"job {job_id} is gone"
+    return found
+
+
+def status_is(engine: Engine, job_id: str, *statuses: Phase) -> Callable[[], bool]:
+    """Engine commands are applied on its next tick: a just-added job may not show yet."""
+
+    def check() -> bool:
+        found = engine.snapshot().find(job_id)
+        return found is not None and found.status in statuses
+
+    return check
+
+
+def fetched_more_than(engine: Engine, job_id: str, nbytes: int) -> Callable[[], bool]:
+    def check() -> bool:
+        found = engine.snapshot().find(job_id)
+        return found is not None and found.completed > nbytes
+
+    return check
+
+
+def table(app: RangeApp) -> QueueTable:
+    return app.query_one(QueueTable)
+
+
+async def type_text(pilot: Pilot[None], text: str) -> None:
+    await pilot.press(*text)
+
+
+# --------------------------------------------------------------------------- #
+# Adding
+# --------------------------------------------------------------------------- #
+
+
+def test_add_dialog_downloads_with_the_right_sha256(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    data = payload(2 * MiB, seed=3)
+    url = server.add("/added.bin", data)
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads, Options(connections=4))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("a")
+            assert isinstance(app.screen, AddDialog)
+            await type_text(pilot, url)
+            await pilot.press("enter")
+            assert not isinstance(app.screen, AddDialog)
+            await until(pilot, lambda: table(app).row_count == 1)
+            job_id = table(app).selected_id
+            assert job_id is not None
+            await until(pilot, status_is(engine, job_id, Phase.DONE))
+            assert job(engine, job_id).wanted_connections == 4
+
+    run(scenario)
+    assert sha((downloads / "added.bin").read_bytes()) == sha(data)
+
+
+@pytest.mark.parametrize(
+    ("url", "directory", "connections", "message"),
+    [
+        ("ftp://example.invalid/x", None, "4", "not an http or https URL"),
+        ("", None, "4", "Enter the URL"),
+        ("http://127.0.0.1:9/x", "no/such/dir", "4", "No such directory"),
+        ("http://127.0.0.1:9/x", None, "0", "from 1 to 64"),
+    ],
+)
+def test_add_dialog_says_what_is_wrong_and_stays_open(
+    engine: Engine,
+    downloads: Path,
+    url: str,
+    directory: str | None,
+    connections: str,
+    message: str,
+) -> None:
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("a")
+            dialog = app.screen
+            dialog.query_one("#url", Input).value = url
+            if directory is not None:
+                dialog.query_one("#dir", Input).value = str(downloads / directory)
+            dialog.query_one("#connections", Input).value = connections
+            await pilot.click("#add")
+            await pilot.pause()
+            assert app.screen is dialog
+            assert message in str(dialog.query_one("#error", Static).render())
+            await pilot.press("escape")
+            assert not isinstance(app.screen, AddDialog)
+        assert engine.snapshot().jobs == ()
+
+    run(scenario)
+
+
+# --------------------------------------------------------------------------- #
+# Pause, resume, retry, connections
+# --------------------------------------------------------------------------- #
+
+
+def test_pause_stops_traffic_and_resume_finishes(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    data = payload(2 * MiB, seed=5)
+    job_id = engine.add(server.add("/p.bin", data, rate=256 * KiB), downloads, options=SLOW)
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, fetched_more_than(engine, job_id, 128 * KiB))
+            await until(pilot, lambda: table(app).row_count == 1)
+            await pilot.press("p")
+            await until(
+                pilot,
+                lambda: (
+                    status_is(engine, job_id, Phase.PAUSED)() and job(engine, job_id).live is None
+                ),
+            )
+            sent = server.bytes_sent("/p.bin")
+            await pilot.pause(0.6)
+            assert server.bytes_sent("/p.bin") == sent
+            assert "paused" in app.query_one(QueueTable).get_row(job_id)[-1].plain
+            server.resource("/p.bin").rate = None
+            await pilot.press("r")
+            await until(pilot, status_is(engine, job_id, Phase.DONE))
+
+    run(scenario)
+    assert sha((downloads / "p.bin").read_bytes()) == sha(data)
+
+
+def test_pause_all_and_resume_all(engine: Engine, server: FaultServer, downloads: Path) -> None:
+    urls = [server.add(f"/{i}.bin", payload(MiB, i), rate=128 * KiB) for i in range(2)]
+    ids = [engine.add(url, downloads, options=SLOW) for url in urls]
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: table(app).row_count == 2)
+            await pilot.press("P")
+            for job_id in ids:
+                await until(pilot, status_is(engine, job_id, Phase.PAUSED))
+            for i in range(2):
+                server.resource(f"/{i}.bin").rate = None
+            await pilot.press("R")
+            for job_id in ids:
+                await until(pilot, status_is(engine, job_id, Phase.DONE))
+
+    run(scenario)
+
+
+def test_failed_job_shows_the_reason_and_r_retries(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    data = payload(256 * KiB, seed=8)
+    job_id = engine.add(server.add("/gone.bin", data, status=404), downloads)
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, status_is(engine, job_id, Phase.FAILED))
+            await until(pilot, lambda: "404" in str(app.query_one("#selected", Static).render()))
+            line = str(app.query_one("#selected", Static).render())
+            assert "failed" in line and "404" in line
+            server.resource("/gone.bin").status = None
+            await pilot.press("r")
+            await until(pilot, status_is(engine, job_id, Phase.DONE))
+
+    run(scenario)
+    assert (downloads / "gone.bin").read_bytes() == data
+
+
+def test_plus_and_minus_change_the_connections(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    job_id = engine.add(server.add("/c.bin", payload(MiB), rate=64 * KiB), downloads, options=SLOW)
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, status_is(engine, job_id, Phase.DOWNLOADING))
+            await until(pilot, lambda: table(app).row_count == 1)
+            await pilot.press("plus", "plus", "plus")
+            await until(pilot, lambda: job(engine, job_id).wanted_connections == 5)
+            await pilot.press("minus")
+            await until(pilot, lambda: job(engine, job_id).wanted_connections == 4)
+            await pilot.press("p")
+
+    run(scenario)
+
+
+# --------------------------------------------------------------------------- #
+# Quitting and coming back
+# --------------------------------------------------------------------------- #
+
+
+def test_quit_mid_download_then_a_new_app_resumes_and_finishes(
+    state_dir: Path, server: FaultServer, downloads: Path
+) -> None:
+    data = payload(2 * MiB, seed=9)
+    url = server.add("/q.bin", data, rate=256 * KiB)
+    first = Engine(Store(state_dir))
+    first.start()
+    job_id = first.add(url, downloads, options=SLOW)
+
+    async def quit_midway() -> None:
+        app = RangeApp(first, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, fetched_more_than(first, job_id, 256 * KiB))
+            await pilot.press("q")
+        assert app.return_code == 0
+
+    run(quit_midway)
+    saved = json.loads((state_dir / "queue.json").read_text())
+    assert "queued" in json.dumps(saved), "a running job is saved to run again"
+    fetched_before = server.bytes_sent("/q.bin")
+    assert fetched_before < len(data)
+    server.resource("/q.bin").rate = None
+    server.reset_counters()
+    second = Engine(Store(state_dir))
+    second.start()
+
+    async def come_back() -> None:
+        app = RangeApp(second, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, status_is(second, job_id, Phase.DONE))
+
+    try:
+        run(come_back)
+    finally:
+        second.shutdown()
+    assert sha((downloads / "q.bin").read_bytes()) == sha(data)
+    assert server.bytes_sent("/q.bin") < len(data) - 128 * KiB, "only the missing bytes again"
+
+
+# --------------------------------------------------------------------------- #
+# Removing
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize(("key", "part_kept"), [("k", True), ("d", False)])
+def test_remove_keeps_or_deletes_the_partial_file(
+    engine: Engine, server: FaultServer, downloads: Path, key: str, part_kept: bool
+) -> None:
+    url = server.add("/x.bin", payload(2 * MiB), rate=128 * KiB)
+    job_id = engine.add(url, downloads, options=SLOW)
+    part = downloads / "x.bin.part"
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, fetched_more_than(engine, job_id, 0))
+            await until(pilot, lambda: table(app).row_count == 1)
+            await pilot.press("x")
+            assert isinstance(app.screen, RemoveDialog)
+            await pilot.press(key)
+            await until(pilot, lambda: engine.snapshot().find(job_id) is None)
+            await until(pilot, lambda: table(app).row_count == 0)
+            await until(pilot, lambda: part.exists() is part_kept)
+            await pilot.pause(0.3)
+            assert part.exists() is part_kept
+
+    run(scenario)
+    assert not (downloads / "x.bin").exists()
+
+
+def test_remove_can_be_cancelled(engine: Engine, downloads: Path) -> None:
+    job_id = engine.add("http://127.0.0.1:9/never.bin", downloads, paused=True)
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: table(app).row_count == 1)
+            await pilot.press("x", "escape")
+            await pilot.pause(0.3)
+            assert engine.snapshot().find(job_id) is not None
+
+    run(scenario)
+
+
+# --------------------------------------------------------------------------- #
+# Moving around, details, log
+# --------------------------------------------------------------------------- #
+
+
+def test_cursor_starts_on_the_first_job_and_j_k_move_it(engine: Engine, downloads: Path) -> None:
+    ids = [engine.add(f"http://127.0.0.1:9/{n}.bin", downloads, paused=True) for n in range(3)]
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: table(app).row_count == 3)
+            assert table(app).selected_id == ids[0]
+            await pilot.press("j", "j")
+            assert table(app).selected_id == ids[2]
+            await pilot.press("k")
+            assert table(app).selected_id == ids[1]
+            await pilot.press("up")
+            assert table(app).selected_id == ids[0]
+            await pilot.pause(0.6)
+            assert table(app).selected_id == ids[0], "refreshes never move the cursor"
+
+    run(scenario)
+
+
+def test_details_redact_credentials_and_log_lists_events(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    url = server.add("/d.bin", payload(64 * KiB))
+    secret_url = url.replace("http://", "http://alice:s3cret@")
+    job_id = engine.add(secret_url, downloads)
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, status_is(engine, job_id, Phase.DONE))
+            await until(pilot, lambda: table(app).row_count == 1)
+            await pilot.press("enter")
+            assert isinstance(app.screen, DetailsScreen)
+            body = str(app.screen.query_one("#details-body", Static).render())
+            assert "s3cret" not in body
+            assert "/d.bin" in body and str(downloads / "d.bin") in body
+            await pilot.press("escape")
+            await pilot.press("l")
+            assert isinstance(app.screen, LogScreen)
+            await pilot.pause(0.3)
+            log = app.screen.query_one("#log", RichLog)
+            lines = "\n".join(strip.text for strip in log.lines)
+            assert "d.bin: done" in lines and "s3cret" not in lines
+            await pilot.press("escape")
+            assert not isinstance(app.screen, LogScreen)
+
+    run(scenario)
+
+
+# --------------------------------------------------------------------------- #
+# The command line
+# --------------------------------------------------------------------------- #
+
+
+def _rangetui(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RANGETUI_STATE_DIR": str(state_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "rangetui", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_a_second_instance_is_refused_in_one_line(engine: Engine, state_dir: Path) -> None:
+    result = _rangetui(state_dir=state_dir)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "already running" in lines[0], result.stderr
+
+
+def test_a_bad_url_on_the_command_line_is_refused_before_anything_starts(
+    state_dir: Path,
+) -> None:
+    result = _rangetui("ftp://example.invalid/x", state_dir=state_dir)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not an http" in result.stderr
+    assert not (state_dir / "queue.json").exists()
