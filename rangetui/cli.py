@@ -195,6 +195,11 @@ def tui_main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--max-jobs", type=_connections, default=3, help="downloads running at once (default 3)"
     )
+    parser.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="quit once the URLs given here are done or failed (scripts, benchmarks)",
+    )
     parser.add_argument("--version", action="version", version=f"rangetui {__version__}")
     args = parser.parse_args(argv)
     urls = read_urls(args)

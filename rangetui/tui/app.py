@@ -58,8 +58,15 @@ class RangeApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, engine: Engine, directory: Path, options: Options | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        directory: Path,
+        options: Options | None = None,
+        exit_after: frozenset[str] | None = None,
+    ) -> None:
         super().__init__()
+        self.exit_after = exit_after
         self.engine = engine
         self.directory = directory.expanduser().absolute()
         self.options = options or Options()
@@ -86,6 +93,8 @@ class RangeApp(App[None]):
         snap = self.engine.snapshot()
         if snap != self.snap and not self._quitting:
             self.show_snapshot(snap)
+            if self.exit_after is not None and all_ended(snap, self.exit_after):
+                self.run_worker(self.action_quit())
 
     def show_snapshot(self, snap: EngineSnapshot) -> None:
         self.snap = snap
@@ -171,6 +180,12 @@ class RangeApp(App[None]):
         self.query_one(TotalsBar).update(text)
         await asyncio.to_thread(self.engine.shutdown)
         self.exit()
+
+
+def all_ended(snap: EngineSnapshot, job_ids: frozenset[str]) -> bool:
+    """For --exit-when-done: every job given on the command line is done or failed."""
+    ended = {j.id for j in snap.jobs if j.status in (Phase.DONE, Phase.FAILED)}
+    return job_ids <= ended
 
 
 def selected_line(job: JobSnapshot | None) -> Text:

@@ -42,9 +42,8 @@ def run_tui(urls: list[str], args: argparse.Namespace, options: Options) -> int:
 
 def run_app(engine: Engine, urls: list[str], args: argparse.Namespace, options: Options) -> None:
     output = args.output.expanduser().absolute() if args.output is not None else None
-    for url in urls:
-        engine.add(url, args.dir, output, options)
-    RangeApp(engine, args.dir, options).run()
+    ids = frozenset(engine.add(url, args.dir, output, options) for url in urls)
+    RangeApp(engine, args.dir, options, ids if args.exit_when_done else None).run()
 
 
 def check_urls(urls: list[str], args: argparse.Namespace) -> str | None:
