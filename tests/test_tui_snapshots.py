@@ -27,6 +27,8 @@ SIZE = (80, 24)
 HOME = Path("/srv/downloads")
 URL = "https://mirror.example.org/pub/"
 ADDED = 1_700_000_000.0
+ETAG = '"5f1a-9c3e"'
+MODIFIED = "Tue, 05 Nov 2024 10:00:00 GMT"
 
 
 def _job(index: int, name: str, status: Phase, size: int | None, done: int, **extra: Any) -> Job:
@@ -41,13 +43,15 @@ def _job(index: int, name: str, status: Phase, size: int | None, done: int, **ex
         size=size,
         completed=done,
         added=ADDED + index,
+        etag=ETAG if size is not None else None,
+        last_modified=MODIFIED if size is not None else None,
         **extra,
     )
 
 
 def _map(store: Store, job: Job, done: list[tuple[int, int]]) -> None:
     assert job.target is not None and job.size is not None
-    remote = Remote(job.url, job.size, '"5f1a-9c3e"', "Tue, 05 Nov 2024 10:00:00 GMT", True)
+    remote = Remote(job.url, job.size, ETAG, MODIFIED, True)
     store.save_map(ResumeState(job.target, job.url, remote, MiB, done))
 
 

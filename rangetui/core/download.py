@@ -94,6 +94,8 @@ class Download:
             blocks=bmap.snapshot() if bmap is not None else None,
             retries=self._retries,
             message=self._message,
+            etag=remote.etag if remote else None,
+            last_modified=remote.last_modified if remote else None,
         )
 
     def set_connections(self, count: int) -> None:

@@ -385,6 +385,8 @@ class Engine:
                     target=snap.target or job.target,
                     size=snap.size if snap.size is not None else job.size,
                     completed=snap.completed,
+                    etag=snap.etag or job.etag,
+                    last_modified=snap.last_modified or job.last_modified,
                 )
             if running.thread.is_alive() and not final:
                 continue

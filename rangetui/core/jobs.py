@@ -45,6 +45,8 @@ class Job:
     size: int | None = None
     completed: int = 0
     error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
     added: float = field(default_factory=time.time)
     finished: float | None = None
 

@@ -55,6 +55,8 @@ class DownloadSnapshot:
     blocks: MapSnapshot | None
     retries: int
     message: str
+    etag: str | None = None
+    last_modified: str | None = None
 
     @property
     def eta(self) -> float | None:

@@ -168,7 +168,7 @@ class RangeApp(App[None]):
 
     def action_details(self) -> None:
         if job := self.selected():
-            self.push_screen(DetailsScreen(job.id, self.engine.store, self.snap))
+            self.push_screen(DetailsScreen(job.id, self.snap))
 
     def action_log(self) -> None:
         self.push_screen(LogScreen(self.snap))

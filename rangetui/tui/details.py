@@ -96,7 +96,7 @@ def _validators(v: Validators, status: Phase) -> str:
         parts.append(f"Last-Modified {v.last_modified}")
     if parts:
         return " · ".join(parts)
-    return "– (not kept once complete)" if status is Phase.DONE else "– (none known yet)"
+    return "– (the server sent none)" if status is Phase.DONE else "– (none known yet)"
 
 
 def _status(job: JobSnapshot) -> Text:

@@ -22,7 +22,6 @@ from textual.widgets import Button, Footer, Input, Label, RichLog, Static
 
 from rangetui.core.engine import EngineSnapshot, JobSnapshot, LogLine
 from rangetui.core.errors import DownloadError
-from rangetui.core.store import CorruptState, Store
 from rangetui.tui.details import ConnectionSpeeds, Validators, details_text
 
 MAX_CONNECTIONS = 64
@@ -138,10 +137,9 @@ class DetailsScreen(ModalScreen[None]):
         Binding("escape,enter,q", "dismiss_screen", "Back"),
     ]
 
-    def __init__(self, job_id: str, store: Store, snap: EngineSnapshot) -> None:
+    def __init__(self, job_id: str, snap: EngineSnapshot) -> None:
         super().__init__()
         self._job_id = job_id
-        self._store = store
         self._first = snap
         self._speeds = ConnectionSpeeds()
         self._validators = Validators(None, None, None)
@@ -169,19 +167,7 @@ class DetailsScreen(ModalScreen[None]):
         self.query_one("#details-body", Static).update(body)
 
     def _load_validators(self, job: JobSnapshot) -> None:
-        """From the saved block map: a small local file, read again only when it may differ."""
-        target = job.job.target
-        key = (target, job.status)
-        if target is None or self._validators.key == key:
-            return
-        try:
-            state = self._store.load_map(Path(target))
-        except (CorruptState, OSError):
-            state = None
-        remote = state.remote if state is not None else None
-        self._validators = Validators(
-            key, remote.etag if remote else None, remote.last_modified if remote else None
-        )
+        self._validators = Validators(None, job.job.etag, job.job.last_modified)
 
 
 def log_line(line: LogLine) -> Text:
