@@ -49,8 +49,14 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def run_get(*args: str | Path, cwd: Path | None = None, timeout: float = 60) -> Result:
-    """Run `python -m rangetui get ARGS…` to completion."""
+def run_get(
+    *args: str | Path,
+    cwd: Path | None = None,
+    timeout: float = 60,
+    stdin: str | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Result:
+    """Run `python -m rangetui get ARGS…` to completion (``stdin`` text is fed to it)."""
     start = time.monotonic()
     proc = subprocess.run(
         [*GET, *map(str, args)],
@@ -59,7 +65,9 @@ def run_get(*args: str | Path, cwd: Path | None = None, timeout: float = 60) -> 
         capture_output=True,
         text=True,
         timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
+        preexec_fn=preexec_fn,
     )
     result = Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
     assert "Traceback" not in result.stderr, result.describe()

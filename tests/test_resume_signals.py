@@ -43,15 +43,19 @@ CHECKPOINT_LOSS = int(1.25 * CONNS * RATE)
 
 
 @pytest.mark.parametrize(
-    ("signum", "trigger"),
-    [(signal.SIGINT, 8 * MiB), (signal.SIGTERM, 8 * MiB), (signal.SIGKILL, 11 * MiB)],
+    ("signum", "trigger", "rate"),
+    [
+        (signal.SIGINT, 8 * MiB, 2 * RATE),
+        (signal.SIGTERM, 8 * MiB, 2 * RATE),
+        (signal.SIGKILL, 11 * MiB, RATE),
+    ],
     ids=["SIGINT", "SIGTERM", "SIGKILL"],
 )
 def test_interrupt_then_resume(
-    server: FaultServer, downloads: Path, signum: signal.Signals, trigger: int
+    server: FaultServer, downloads: Path, signum: signal.Signals, trigger: int, rate: int
 ) -> None:
     data = payload(SIZE, seed=int(signum))
-    url = server.add("/resume.bin", data, rate=RATE)
+    url = server.add("/resume.bin", data, rate=rate)
     out = downloads / "resume.bin"
     args = (url, "-o", out, "-t", str(CONNS), "-b", BUFFER)
 
@@ -103,7 +107,7 @@ def test_ctrl_c_on_a_slow_link_keeps_what_arrived(server: FaultServer, downloads
 
     proc = start_get(*args)
     try:
-        wait_for(lambda: server.bytes_sent("/slowlink.bin") >= 2 * MiB, 15, "2 MiB to be sent")
+        wait_for(lambda: server.bytes_sent("/slowlink.bin") >= MiB, 15, "1 MiB to be sent")
     finally:
         proc.send_signal(signal.SIGINT)
     first = finish(proc, 10)
@@ -124,7 +128,7 @@ def test_ctrl_c_on_a_slow_link_keeps_what_arrived(server: FaultServer, downloads
 
 
 def test_second_get_of_the_same_output_is_refused(server: FaultServer, downloads: Path) -> None:
-    data = payload(SIZE, seed=5)
+    data = payload(8 * MiB, seed=5)
     url = server.add("/twice.bin", data, rate=2 * RATE)
     out = downloads / "twice.bin"
     args = (url, "-o", out, "-t", str(CONNS))
@@ -148,20 +152,16 @@ def test_second_get_of_the_same_output_is_refused(server: FaultServer, downloads
 
 
 def test_second_get_into_the_same_dir_is_refused(server: FaultServer, downloads: Path) -> None:
-    """Without -o the rerun must find the running download's name, not make `name (1)`.
-
-    The second run starts after the first has checkpointed (about every second), so
-    the running download's progress is on record and its name is known to be taken.
-    """
-    data = payload(SIZE, seed=6)
-    url = server.add("/twice-d.bin", data, rate=RATE)
+    """Without -o the rerun must find the running download's name, not make `name (1)`."""
+    data = payload(8 * MiB, seed=6)
+    url = server.add("/twice-d.bin", data, rate=2 * RATE)
     args = (url, "-d", downloads, "-t", str(CONNS))
 
     started = time.monotonic()
     first = start_get(*args)
     try:
         wait_for(lambda: len(range_gets(server, "/twice-d.bin")) >= CONNS, 10, "the first run")
-        time.sleep(1.5)
+        time.sleep(0.1)
         second = run_get("-q", *args, timeout=20)
         still_running = first.poll() is None
     except BaseException:
@@ -226,3 +226,121 @@ def test_interrupted_dir_download_resumes_under_the_same_name(
     assert sorted(p.name for p in downloads.iterdir()) == ["named.bin"]
     assert_saved(downloads / "named.bin", data)
     assert server.bytes_sent("/named.bin") <= SIZE - sent_before + IN_FLIGHT_SLACK
+
+
+# --------------------------------------------------------------------------- #
+# Resuming when something changed between the runs
+# --------------------------------------------------------------------------- #
+
+SMALL = 8 * MiB
+FAST = 2 * MiB
+"""Per connection: 4 connections fetch SMALL in about a second."""
+
+
+def _interrupt_at(server: FaultServer, route: str, args: tuple[object, ...], trigger: int) -> int:
+    """Run ``args`` until the server has sent ``trigger`` bytes, SIGINT it; bytes sent."""
+    proc = start_get(*map(str, args))
+    try:
+        wait_for(lambda: server.bytes_sent(route) >= trigger, 15, f"{trigger} bytes")
+    finally:
+        proc.send_signal(signal.SIGINT)
+    first = finish(proc, 10)
+    assert first.code != 0, first.describe()
+    return server.bytes_sent(route)
+
+
+def test_resume_with_fewer_connections(server: FaultServer, downloads: Path) -> None:
+    data = payload(SMALL, seed=21)
+    url = server.add("/fewer.bin", data, rate=FAST)
+    out = downloads / "fewer.bin"
+    before = _interrupt_at(server, "/fewer.bin", (url, "-o", out, "-t", "4", "-b", BUFFER), 4 * MiB)
+    server.resource("/fewer.bin").rate = None
+    server.reset_counters()
+    second = run_get(url, "-o", out, "-t", "2", "-b", BUFFER)
+    assert second.code == 0, second.describe()
+    assert_saved(out, data)
+    assert server.bytes_sent("/fewer.bin") <= SMALL - before + IN_FLIGHT_SLACK
+
+
+def test_resume_after_the_part_file_was_deleted(server: FaultServer, downloads: Path) -> None:
+    """The saved map must never be trusted without its .part: start over, finish right."""
+    data = payload(SMALL, seed=22)
+    url = server.add("/deleted.bin", data, rate=FAST)
+    out = downloads / "deleted.bin"
+    args = (url, "-o", out, "-t", "4")
+    _interrupt_at(server, "/deleted.bin", args, 4 * MiB)
+    part_of(out).unlink()
+    server.resource("/deleted.bin").rate = None
+    second = run_get(*args)
+    assert second.code == 0, second.describe()
+    assert_saved(out, data)
+
+
+def test_resume_after_the_part_file_was_truncated(server: FaultServer, downloads: Path) -> None:
+    data = payload(SMALL, seed=23)
+    url = server.add("/truncated.bin", data, rate=FAST)
+    out = downloads / "truncated.bin"
+    args = (url, "-o", out, "-t", "4")
+    _interrupt_at(server, "/truncated.bin", args, 4 * MiB)
+    with part_of(out).open("r+b") as f:
+        f.truncate(1 * MiB)
+    server.resource("/truncated.bin").rate = None
+    second = run_get(*args)
+    assert second.code == 0, second.describe()
+    assert_saved(out, data)
+
+
+def test_resume_when_the_server_stopped_supporting_ranges(
+    server: FaultServer, downloads: Path
+) -> None:
+    data = payload(SMALL, seed=24)
+    url = server.add("/noranges-now.bin", data, rate=FAST)
+    out = downloads / "noranges-now.bin"
+    args = (url, "-o", out, "-t", "4")
+    _interrupt_at(server, "/noranges-now.bin", args, 4 * MiB)
+    res = server.resource("/noranges-now.bin")
+    res.rate = None
+    res.accept_ranges = False
+    second = run_get(*args)
+    assert second.code == 0, second.describe()
+    assert_saved(out, data)
+
+
+def test_another_url_to_the_same_output_is_never_spliced(
+    server: FaultServer, downloads: Path
+) -> None:
+    a, b = payload(SMALL, seed=25), payload(SMALL, seed=26)
+    url_a = server.add("/version-a.bin", a, rate=FAST)
+    url_b = server.add("/version-b.bin", b)
+    out = downloads / "same-out.bin"
+    _interrupt_at(server, "/version-a.bin", (url_a, "-o", out, "-t", "4"), 4 * MiB)
+    second = run_get(url_b, "-o", out, "-t", "4")
+    assert second.code == 0, second.describe()
+    assert_saved(out, b)
+
+
+def test_ctrl_c_while_every_connection_is_stalled(server: FaultServer, downloads: Path) -> None:
+    """Reads blocked on a silent server must not delay the stop (no waiting for --timeout)."""
+    data = payload(SMALL, seed=27)
+    url = server.add("/stuck.bin", data, stall_after=200_000, stall_seconds=30)
+    out = downloads / "stuck.bin"
+    args = (url, "-o", out, "-t", "4", "--timeout", "20")
+    proc = start_get(*args)
+    try:
+        wait_for(lambda: server.bytes_sent("/stuck.bin") >= 4 * 200_000, 10, "all to stall")
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+    first = finish(proc, 10)
+    assert first.code != 0, first.describe()
+    assert first.seconds < 3, f"took {first.seconds:.1f} s to stop"
+    assert "resume" in first.stderr.lower(), first.describe()
+    assert part_of(out).exists() and not out.exists()
+
+    res = server.resource("/stuck.bin")
+    res.stall_after = None
+    server.reset_counters()
+    second = run_get(*args)
+    assert second.code == 0, second.describe()
+    assert_saved(out, data)
+    assert server.bytes_sent("/stuck.bin") <= SMALL - 4 * 200_000 + IN_FLIGHT_SLACK
