@@ -1,0 +1,197 @@
+"""What one run of one tool is: a command, its expected outputs, and how to check them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from datafiles import Generated
+from measure import Sample, Spawner, failed, run_measured, sha256_file
+from server import SLOW_PORT
+
+
+@dataclass(frozen=True)
+class Env:
+    """What every run needs: the server, the work area, the generated files' hashes."""
+
+    base_url: str
+    work: Path
+    files: dict[str, Generated]
+    timeout: float
+    rangetui: tuple[str, ...]
+    straggler_log: Path
+    spawner: Spawner
+
+    def url(self, location: str, name: str) -> str:
+        return f"{self.base_url}/{location}/{name}"
+
+    def fresh_dir(self, kind: str, slug: str) -> Path:
+        path = self.work / kind / slug
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def rangetui_env(self, state: Path) -> dict[str, str]:
+        return {**os.environ, "RANGETUI_STATE_DIR": str(state)}
+
+
+class Case(Protocol):
+    label: str
+    nbytes: int
+
+    def run(self, env: Env) -> Sample: ...
+
+
+@dataclass(frozen=True)
+class Paths:
+    out: Path  # the directory every output goes into
+    state: Path  # RANGETUI_STATE_DIR for this run
+
+
+Argv = Callable[[Env, Paths], Sequence[str]]
+
+
+def verify(out: Path, expected: Sequence[tuple[str, str]], env: Env) -> str:
+    """'' when every output exists with the right sha256, else the first problem."""
+    for rel, data_name in expected:
+        path = out / rel
+        if not path.is_file():
+            return f"missing output {rel}"
+        if sha256_file(path) != env.files[data_name].sha256:
+            return f"sha256 mismatch for {rel}"
+    return ""
+
+
+def leftovers(out: Path, expected: Sequence[tuple[str, str]]) -> list[str]:
+    wanted = {rel for rel, _ in expected}
+    found = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    return sorted(found - wanted)
+
+
+@dataclass
+class StragglerLog:
+    """Counts slow connections in nginx's straggler access log for the lines of one run."""
+
+    path: Path
+    offset: int = 0
+
+    def mark(self) -> None:
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def connections(self) -> tuple[int, int, int]:
+        """(connections, slow connections, requests) since ``mark``."""
+        if not self.path.exists():
+            return 0, 0, 0
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            lines = f.read().decode("ascii", "replace").splitlines()
+        conns: set[tuple[str, str]] = set()
+        for line in lines:
+            parts = line.split()
+            if len(parts) >= 2:
+                conns.add((parts[0], parts[1]))
+        slow = sum(1 for port, _ in conns if SLOW_PORT.search(port))
+        return len(conns), slow, len(lines)
+
+
+@dataclass
+class CommandCase:
+    """A tool run as a child process; outputs checked by sha256 and then deleted."""
+
+    label: str
+    slug: str
+    nbytes: int
+    argv: Argv
+    expected: list[tuple[str, str]]  # (path relative to the out dir, data file name)
+    straggler: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def run(self, env: Env) -> Sample:
+        paths = Paths(env.fresh_dir("out", self.slug), env.fresh_dir("state", self.slug))
+        log = StragglerLog(env.straggler_log)
+        log.mark()
+        try:
+            sample = run_measured(
+                env.spawner,
+                self.argv(env, paths),
+                env=env.rangetui_env(paths.state),
+                cwd=paths.out,
+                stderr_path=env.work / "state" / f"{self.slug}.stderr",
+                timeout=env.timeout,
+            )
+            if sample.ok:
+                problem = verify(paths.out, self.expected, env)
+                if problem:
+                    sample.ok, sample.error = False, problem
+            extra = leftovers(paths.out, self.expected)
+            if extra:
+                sample.notes.append(f"left behind: {', '.join(extra[:3])}")
+            if self.straggler:
+                conns, slow, requests = log.connections()
+                sample.extra.update(conns=conns, slow=slow, requests=requests)
+            return sample
+        except OSError as e:
+            return failed(f"could not run: {e}")
+        finally:
+            shutil.rmtree(paths.out, ignore_errors=True)
+            shutil.rmtree(paths.state, ignore_errors=True)
+
+
+# Command builders. Every tool writes into the run's own out dir.
+
+
+def rangetui_get(location: str, name: str, *flags: str) -> Argv:
+    def argv(env: Env, p: Paths) -> list[str]:
+        url = env.url(location, name)
+        out = p.out / Path(name).name
+        return [*env.rangetui, "get", "-q", url, "-o", str(out), *flags]
+
+    return argv
+
+
+def rangetui_list(list_name: str, *flags: str) -> Argv:
+    def argv(env: Env, p: Paths) -> list[str]:
+        return [
+            *env.rangetui,
+            "get",
+            "-q",
+            "-i",
+            str(env.work / list_name),
+            "-d",
+            str(p.out),
+            *flags,
+        ]
+
+    return argv
+
+
+ARIA2_COMMON = ("-q", "--file-allocation=none", "--allow-overwrite=true")
+
+
+def aria2c(location: str, name: str, *flags: str) -> Argv:
+    def argv(env: Env, p: Paths) -> list[str]:
+        base = Path(name).name
+        url = env.url(location, name)
+        return ["aria2c", *ARIA2_COMMON, "-d", str(p.out), "-o", base, *flags, url]
+
+    return argv
+
+
+def aria2c_list(list_name: str, *flags: str) -> Argv:
+    def argv(env: Env, p: Paths) -> list[str]:
+        lst = str(env.work / list_name)
+        return ["aria2c", *ARIA2_COMMON, "-d", str(p.out), "-i", lst, *flags]
+
+    return argv
+
+
+def curl(location: str, name: str) -> Argv:
+    def argv(env: Env, p: Paths) -> list[str]:
+        out = p.out / Path(name).name
+        return ["curl", "-s", "-o", str(out), env.url(location, name)]
+
+    return argv

@@ -1,0 +1,74 @@
+"""Where the numbers come from: date, CPU, kernel, memory, tool versions, load."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def first_line(argv: Sequence[str]) -> str:
+    try:
+        r = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    lines = (r.stdout + r.stderr).strip().splitlines()
+    return lines[0].strip() if lines else "?"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def _fs_type(path: Path) -> str:
+    best, kind = "", "?"
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            mount, fstype = line.split()[1:3]
+            inside = str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) > len(best):
+                best, kind = mount, fstype
+    except (OSError, ValueError):
+        pass
+    return kind
+
+
+def _git_commit() -> str:
+    """Read-only: the commit, and whether tracked files differ from it."""
+    head = first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "diff-index", "--quiet", "HEAD", "--"], capture_output=True
+    ).returncode
+    return f"{head}{' + uncommitted changes' if dirty else ''}"
+
+
+def machine_info(rangetui: Sequence[str], data_dir: Path) -> dict[str, str]:
+    mem = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1]
+    return {
+        "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": _cpu_model(),
+        "kernel": platform.release(),
+        "memory": f"{int(mem) / 1024 / 1024:.1f} GiB",
+        "python": platform.python_version(),
+        "nginx": first_line(["nginx", "-v"]),
+        "aria2c": first_line(["aria2c", "--version"]),
+        "curl": first_line(["curl", "--version"]).split(" (")[0],
+        "rangetui": f"{first_line([*rangetui, '--version'])} ({_git_commit()})",
+        "data dir": f"{data_dir} ({_fs_type(data_dir)})",
+    }
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())

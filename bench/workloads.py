@@ -1,0 +1,219 @@
+"""The seven workloads of issue 4: their cases, their data files and their targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cases import (
+    Case,
+    CommandCase,
+    aria2c,
+    aria2c_list,
+    curl,
+    rangetui_get,
+    rangetui_list,
+)
+from datafiles import DataFile, GiB, MiB, small_files
+from tuirun import TuiCase
+
+FILE_1G = DataFile("file-1g.bin", GiB)
+FILE_100M = DataFile("file-100m.bin", 100 * MiB)
+FILE_200M = DataFile("file-200m.bin", 200 * MiB)
+FILE_4G = DataFile("file-4g.bin", 4 * GiB)
+SMALL = small_files()
+SMALL_LIST = "many-small.list"
+ARIA2_SPLIT = ("-k1M",)  # aria2c's default 20M min split would cap -s8 at 5 pieces of 100 MiB
+
+
+@dataclass(frozen=True)
+class Check:
+    """``subject``'s metric (over ``reference``'s, when given) must be at most ``limit``."""
+
+    subject: str
+    metric: str  # "wall", "cpu", "rss" or "term" (median KB/s to the terminal)
+    limit: float
+    reference: str | None = None
+
+    @property
+    def unit(self) -> str:
+        if self.reference is not None:
+            return "×"
+        return {"wall": " s", "cpu": " s/GiB", "rss": " MiB", "term": " KB/s"}[self.metric]
+
+    def describe(self) -> str:
+        names = {"wall": "wall", "cpu": "CPU", "rss": "RSS", "term": "term"}
+        return f"{names[self.metric]} ≤ {self.limit:g}{self.unit}"
+
+
+@dataclass
+class Workload:
+    name: str
+    summary: str
+    cases: list[Case]
+    files: list[DataFile]
+    pairs: list[tuple[str, str]]  # (subject, peer): ratio subject / peer on the peer's row
+    checks: list[Check] = field(default_factory=list)
+    setup_lists: dict[str, list[str]] = field(default_factory=dict)  # list file -> data names
+
+
+def _get(label: str, slug: str, f: DataFile, location: str, *flags: str) -> CommandCase:
+    argv = rangetui_get(location, f.name, *flags)
+    return CommandCase(label, slug, f.size, argv, [(f.name, f.name)])
+
+
+def _aria(label: str, slug: str, f: DataFile, location: str, *flags: str) -> CommandCase:
+    return CommandCase(label, slug, f.size, aria2c(location, f.name, *flags), [(f.name, f.name)])
+
+
+def unthrottled() -> Workload:
+    rt, ar, cu = "rangetui -t8", "aria2c -x8 -s8 -k1M", "curl"
+    return Workload(
+        "unthrottled-1g",
+        "1 GiB over loopback with no rate limit.",
+        [
+            _get(rt, "u-rangetui", FILE_1G, "data", "-t", "8"),
+            _aria(ar, "u-aria2c", FILE_1G, "data", "-x8", "-s8", *ARIA2_SPLIT),
+            CommandCase(
+                cu, "u-curl", GiB, curl("data", FILE_1G.name), [(FILE_1G.name, FILE_1G.name)]
+            ),
+        ],
+        [FILE_1G],
+        [(rt, ar), (rt, cu)],
+        [Check(rt, "wall", 0.5, ar), Check(rt, "cpu", 1.0, ar), Check(rt, "wall", 1.0, cu)],
+    )
+
+
+def throttled() -> Workload:
+    cases: list[Case] = []
+    pairs: list[tuple[str, str]] = []
+    checks: list[Check] = []
+    for n in (8, 16):
+        rt, ar = f"rangetui -t{n}", f"aria2c -x{n} -s{n} -k1M"
+        cases.append(_get(rt, f"t{n}-rangetui", FILE_100M, "throttled", "-t", str(n)))
+        cases.append(
+            _aria(ar, f"t{n}-aria2c", FILE_100M, "throttled", f"-x{n}", f"-s{n}", *ARIA2_SPLIT)
+        )
+        pairs.append((rt, ar))
+        checks.append(Check(rt, "wall", 1.02, ar))
+    return Workload(
+        "throttled-100m",
+        "100 MiB, nginx limit_rate 4m per connection, at 8 and at 16 connections.",
+        cases,
+        [FILE_100M],
+        pairs,
+        checks,
+    )
+
+
+def straggler() -> Workload:
+    rt, ar = "rangetui -t8", "aria2c -x8 -s8 -k1M"
+    rt_case = _get(rt, "s-rangetui", FILE_200M, "straggler", "-t", "8")
+    ar_case = _aria(ar, "s-aria2c", FILE_200M, "straggler", "-x8", "-s8", *ARIA2_SPLIT)
+    rt_case.straggler = ar_case.straggler = True
+    return Workload(
+        "straggler",
+        "200 MiB at 4m per connection, but about one connection in eight gets 400k.",
+        [rt_case, ar_case],
+        [FILE_200M],
+        [(rt, ar)],
+        [Check(rt, "wall", 0.7, ar)],
+    )
+
+
+def many_small(get_jobs: bool) -> Workload:
+    """With `get -j` (when this rangetui has it) both tools fetch 8 files at once."""
+    jobs = ("-j", "8") if get_jobs else ()
+    rt, ar = f"rangetui -i LIST -t8{' -j8' if get_jobs else ''}", "aria2c -i LIST -j8"
+    expected = [(f.name.rsplit("/", 1)[-1], f.name) for f in SMALL]
+    nbytes = sum(f.size for f in SMALL)
+    return Workload(
+        "many-small",
+        f"{len(SMALL)} files of 1 MiB from a URL list.",
+        [
+            CommandCase(
+                rt, "m-rangetui", nbytes, rangetui_list(SMALL_LIST, "-t", "8", *jobs), expected
+            ),
+            CommandCase(ar, "m-aria2c", nbytes, aria2c_list(SMALL_LIST, "-j8"), expected),
+        ],
+        SMALL,
+        [(rt, ar)],
+        [Check(rt, "wall", 1.0, ar)],
+        {SMALL_LIST: [f.name for f in SMALL]},
+    )
+
+
+def big() -> Workload:
+    big_, ref = "rangetui 4 GiB", "rangetui 100 MiB"
+    return Workload(
+        "big-4g",
+        "4 GiB: peak RSS must not grow with the file (against the same command on 100 MiB).",
+        [
+            _get(big_, "b-4g", FILE_4G, "data", "-t", "8"),
+            _get(ref, "b-100m", FILE_100M, "data", "-t", "8"),
+        ],
+        [FILE_4G, FILE_100M],
+        [(big_, ref)],
+        [Check(big_, "rss", 60), Check(big_, "rss", 1.10, ref)],
+    )
+
+
+def fine_blocks() -> Workload:
+    fine, coarse = "rangetui -s 64K", "rangetui -s 1M"
+    return Workload(
+        "fine-blocks",
+        "The 1 GiB file with 64 KiB blocks against 1 MiB blocks (both -t8).",
+        [
+            _get(fine, "f-64k", FILE_1G, "data", "-t", "8", "-s", "64K"),
+            _get(coarse, "f-1m", FILE_1G, "data", "-t", "8", "-s", "1M"),
+        ],
+        [FILE_1G],
+        [(fine, coarse)],
+        [Check(fine, "wall", 1.1, coarse)],
+    )
+
+
+def tui(exit_flag: bool) -> Workload:
+    tu, ge = "rangetui TUI (pty 80x24)", "rangetui get"
+    tui_case = TuiCase(tu, "tui", GiB, "data", FILE_1G.name, ("-t", "8"), exit_flag)
+    return Workload(
+        "tui",
+        "The 1 GiB file through the TUI in an 80x24 pty against `rangetui get`.",
+        [tui_case, _get(ge, "tui-get", FILE_1G, "data", "-t", "8")],
+        [FILE_1G],
+        [(tu, ge)],
+        [Check(tu, "cpu", 1.2, ge), Check(tu, "term", 30)],
+    )
+
+
+NAMES = (
+    "unthrottled-1g",
+    "throttled-100m",
+    "straggler",
+    "many-small",
+    "big-4g",
+    "fine-blocks",
+    "tui",
+)
+
+
+@dataclass(frozen=True)
+class Features:
+    """Flags of the rangetui under test that change how a workload runs it."""
+
+    tui_exit_when_done: bool = False  # `rangetui URL --exit-when-done`
+    get_jobs: bool = False  # `rangetui get -j N`
+
+
+def build(name: str, features: Features) -> Workload:
+    table = {
+        "unthrottled-1g": unthrottled,
+        "throttled-100m": throttled,
+        "straggler": straggler,
+        "big-4g": big,
+        "fine-blocks": fine_blocks,
+    }
+    if name == "tui":
+        return tui(features.tui_exit_when_done)
+    if name == "many-small":
+        return many_small(features.get_jobs)
+    return table[name]()
