@@ -22,6 +22,8 @@ from dataclasses import dataclass
 Interval = tuple[int, int]
 RATE_SAMPLE = 0.25
 MIN_STEAL_SECONDS = 1.0
+STRAGGLER_SECONDS = 2.0
+STRAGGLER_FACTOR = 4.0
 """A segment that its owner will finish sooner than this is not worth a new request."""
 
 
@@ -37,6 +39,7 @@ class _Segment:
     rate: float = 0.0
     mark_time: float = 0.0
     mark_done: int = 0
+    claimed_at: float = 0.0
 
     @property
     def remaining(self) -> int:
@@ -65,6 +68,7 @@ class _Segment:
 
     def restart_rate(self, now: float) -> None:
         self.rate, self.mark_time, self.mark_done = 0.0, now, self.done
+        self.claimed_at = now
 
 
 @dataclass(frozen=True)
@@ -166,11 +170,31 @@ class BlockMap:
         return bmap
 
     def partition(self, parts: int) -> None:
-        """Pre-split pending gaps so that ``parts`` connections can start at once."""
+        """Pre-split pending gaps so that ``parts`` connections can start at once.
+
+        Before any connection runs, the gaps are cut into pieces of equal length, so
+        equal connections finish together and nobody needs to steal at the end.
+        """
         with self._lock:
+            pending = [s for s in self._segments if s.remaining > 0]
+            if pending and all(s.owner is None for s in pending) and len(pending) < parts:
+                self._split_evenly(pending, parts)
             while sum(1 for s in self._segments if s.remaining > 0) < parts:
                 if self._split_largest(owner=None) is None:
                     break
+
+    def _split_evenly(self, gaps: list[_Segment], parts: int) -> None:
+        total = sum(s.remaining for s in gaps)
+        for seg in gaps:
+            share = round(parts * seg.remaining / total)
+            pieces = min(share, seg.remaining // self.block_size)
+            if pieces < 2:
+                continue
+            start, length, end = seg.done, seg.remaining, seg.end
+            cuts = [start + length * i // pieces for i in range(1, pieces)]
+            seg.end = cuts[0] if cuts else end
+            for a, b in zip(cuts, [*cuts[1:], end], strict=True):
+                self._segments.append(_Segment(a, a, b))
 
     # -- what connections call -------------------------------------------------------
 
@@ -233,6 +257,25 @@ class BlockMap:
                 seg.not_before = time.monotonic() + backoff
             return seg.failures
 
+    def straggling(self, segment: int, now: float | None = None) -> bool:
+        """Much slower than the typical other connection, measured over a while."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            seg = self._segments[segment]
+            own = seg.rate_at(now)
+            if own is None or now - seg.claimed_at < STRAGGLER_SECONDS:
+                return False
+            others = [
+                r
+                for s in self._segments
+                if s is not seg and s.owner is not None and s.remaining > 0
+                for r in (s.rate_at(now),)
+                if r
+            ]
+            if len(others) < 2:
+                return False
+            return own * STRAGGLER_FACTOR < sum(others) / len(others)
+
     def failures(self, segment: int) -> int:
         with self._lock:
             return self._segments[segment].failures
@@ -293,17 +336,20 @@ class BlockMap:
             if eta(victim) < MIN_STEAL_SECONDS:
                 return None
             keep = int(victim.remaining * rate(victim) / (rate(victim) + typical))
-            index = self._cut(victim, victim.done + keep, thief, now)
+            index = self._cut(victim, victim.done + keep, thief, now, rate(victim))
             if index is not None:
                 return index
         return None
 
-    def _cut(self, seg: _Segment, at: int, owner: int, now: float) -> int | None:
-        """Split ``seg`` near ``at`` (block-aligned; after its open request if that is close)."""
+    def _cut(self, seg: _Segment, at: int, owner: int, now: float, rate: float) -> int | None:
+        """Split ``seg`` near ``at``: block-aligned, and after its open request when that
+        costs its owner at most MIN_STEAL_SECONDS more work. Cutting inside an open request
+        wastes what the server already sent past the cut and the owner's connection."""
         block = self.block_size
         at -= at % block
         after_request = seg.requested + (-seg.requested % block)
-        if after_request > at and (seg.end - after_request) * 2 >= seg.end - at:
+        extra = after_request - at
+        if extra > 0 and seg.end - after_request >= block and extra <= rate * MIN_STEAL_SECONDS:
             at = after_request
         at = max(at, seg.done + block)
         if seg.end - at < block:

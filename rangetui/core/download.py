@@ -69,6 +69,7 @@ class Download:
         self._speedo = Speedometer()
         self._errors: list[DownloadError] = []
         self._wanted = self.options.connections
+        self._spare: list[Connection] = []
 
     # -- observing -------------------------------------------------------------------
 
@@ -128,27 +129,40 @@ class Download:
             self._phase = Phase.FAILED
             self._message = str(e)
             raise
+        finally:
+            for conn in self._spare:
+                conn.close()
+            self._spare.clear()
         self._phase = Phase.DONE
         self._message = "done"
         return placement.target
 
     def _probe(self, cancel: threading.Event) -> Remote:
+        """Probe with retries; the open connection is kept for the first worker."""
+        conn = Connection(self.options.http)
+        try:
+            remote = self._probe_on(conn, cancel)
+        except BaseException:
+            conn.close()
+            raise
+        self._remote = remote
+        self._spare.append(conn)
+        return remote
+
+    def _probe_on(self, conn: Connection, cancel: threading.Event) -> Remote:
         failures = 0
-        with Connection(self.options.http) as conn:
-            while True:
-                try:
-                    remote = conn.probe(self.url)
-                    self._remote = remote
-                    return remote
-                except RetriableError as e:
-                    failures += 1
-                    if failures > self.options.retries:
-                        raise FatalError(str(e)) from None
-                    delay = backoff_delay(failures, e.retry_after)
-                    self.event(f"{e}; retrying in {delay:.1f} s")
-                    self._retries += 1
-                    if cancel.wait(delay):
-                        raise Cancelled("interrupted") from None
+        while True:
+            try:
+                return conn.probe(self.url)
+            except RetriableError as e:
+                failures += 1
+                if failures > self.options.retries:
+                    raise FatalError(str(e)) from None
+                delay = backoff_delay(failures, e.retry_after)
+                self.event(f"{e}; retrying in {delay:.1f} s")
+                self._retries += 1
+                if cancel.wait(delay):
+                    raise Cancelled("interrupted") from None
 
     def _fetch_all(
         self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
@@ -224,6 +238,8 @@ class Download:
             limiter=RateLimiter(self.options.limit_rate) if self.options.limit_rate else None,
             wanted=self._wanted,
         )
+        shared.spare.extend(self._spare)
+        self._spare.clear()
         self._shared = shared
         self._errors.clear()
         workers: dict[int, Worker] = {}

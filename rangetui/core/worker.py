@@ -21,7 +21,11 @@ from rangetui.core.http import Connection, HttpOptions, RangeStream, Remote
 from rangetui.core.ratelimit import RateLimiter
 
 MAX_BACKOFF = 30.0
-REQUEST_BYTES = 16 * 1024 * 1024
+FIRST_REQUEST_BYTES = 4 * 1024 * 1024
+MIN_REQUEST_BYTES = 256 * 1024
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+REQUEST_SECONDS = 1.0
+RECONNECT_SECONDS = 3.0
 MAX_RETRY_AFTER = 300.0
 
 
@@ -62,6 +66,14 @@ class WorkerShared:
     wanted: int = 8
     wake: threading.Event = field(default_factory=threading.Event)
     """Set when a worker ends, so the supervisor reacts at once rather than on its tick."""
+    spare: list[Connection] = field(default_factory=list)
+    """The probe's connection, still open: the first worker reuses it."""
+
+    def take_spare(self) -> Connection | None:
+        try:
+            return self.spare.pop()
+        except IndexError:
+            return None
     slots: dict[int, ConnectionSlot] = field(default_factory=dict)
 
 
@@ -93,10 +105,13 @@ class Worker(threading.Thread):
         self.wid = wid
         self.slot = ConnectionSlot()
         shared.slots[wid] = self.slot
+        self.conn: Connection
+        self._request_bytes = FIRST_REQUEST_BYTES
+        self._reconnected = time.monotonic()
 
     def run(self) -> None:
         s = self.shared
-        conn = Connection(s.http)
+        self.conn = s.take_spare() or Connection(s.http)
         fd = os.open(s.path, os.O_WRONLY)
         buf = memoryview(bytearray(s.buffer_size))
         try:
@@ -107,7 +122,7 @@ class Worker(threading.Thread):
                         return
                     s.stop.wait(self._idle_wait())
                     continue
-                self._fetch_claim(conn, fd, buf, claim)
+                self._fetch_claim(fd, buf, claim)
         except Cancelled:
             pass
         except DownloadError as e:
@@ -115,7 +130,7 @@ class Worker(threading.Thread):
         finally:
             self.slot.active = False
             os.close(fd)
-            conn.close()
+            self.conn.close()
             s.wake.set()
 
     def _idle_wait(self) -> float:
@@ -124,25 +139,29 @@ class Worker(threading.Thread):
             return 0.1
         return min(0.1, max(0.01, retry_at - time.monotonic()))
 
-    def _fetch_claim(self, conn: Connection, fd: int, buf: memoryview, claim: Claim) -> None:
-        """Stream the claimed segment in requests of at most REQUEST_BYTES until it is done.
+    def _fetch_claim(self, fd: int, buf: memoryview, claim: Claim) -> None:
+        """Stream the claimed segment in requests of about a second's worth each.
 
-        Bounded requests let another connection steal the tail without the server having
-        already pushed it down this socket.
+        Short requests let another connection steal the tail at a request boundary, so
+        nothing the server already sent is thrown away and this connection stays open.
         """
         s = self.shared
         pos, limit = claim.start, claim.end
         try:
             while pos < limit:
-                until = min(limit, pos + REQUEST_BYTES)
+                until = min(limit, pos + self._request_bytes)
                 s.bmap.note_request(claim.segment, until)
-                stream = conn.open_range(s.remote, pos, until)
+                stream = self.conn.open_range(s.remote, pos, until)
+                started = time.monotonic()
                 try:
                     self._publish(pos, limit, stream)
-                    pos, limit = self._stream_into(stream, fd, buf, claim.segment, pos, until)
+                    new_pos, limit = self._stream_into(stream, fd, buf, claim.segment, pos, until)
                 finally:
                     self.slot.stream = None
                     stream.close()
+                self._size_next_request(new_pos - pos, time.monotonic() - started)
+                pos = new_pos
+                self._leave_if_straggling(claim.segment)
             s.bmap.release(claim.segment)
         except RetriableError as e:
             self._retry_later(claim, e)
@@ -151,6 +170,24 @@ class Worker(threading.Thread):
             raise
         finally:
             self.slot.active = False
+
+    def _size_next_request(self, nbytes: int, seconds: float) -> None:
+        if nbytes > 0 and seconds > 0:
+            wanted = int(nbytes / seconds * REQUEST_SECONDS)
+            self._request_bytes = max(MIN_REQUEST_BYTES, min(MAX_REQUEST_BYTES, wanted))
+
+    def _leave_if_straggling(self, segment: int) -> None:
+        """Far slower than its peers: open a new connection (another route, another
+        server behind a balancer) between two requests, at most every few seconds."""
+        now = time.monotonic()
+        if now - self._reconnected < RECONNECT_SECONDS or not self.shared.bmap.straggling(
+            segment, now
+        ):
+            return
+        self._reconnected = now
+        self.conn.close()
+        self.conn = Connection(self.shared.http)
+        self.shared.on_event(f"connection {self.wid} is much slower than the others; reconnecting")
 
     def _publish(self, pos: int, limit: int, stream: RangeStream) -> None:
         slot = self.slot
