@@ -3,7 +3,10 @@
 Stdlib only. Each path serves a :class:`Resource` whose options inject the
 faults a download manager must survive: no Range support, no length, wrong
 ``Content-Range``, short bodies, dropped or stalled connections, error
-statuses with ``Retry-After``, rate limits and redirects.
+statuses with ``Retry-After``, rate limits and redirects; and hostile ones:
+endless bodies or header blocks, overlong 206 bodies, chunked bodies of tiny
+chunks, tiny socket writes, and a representation that changes every N GETs.
+``FaultServer(ssl_context=...)`` serves HTTPS.
 
 ``fail_statuses`` and ``drop_times`` are consumed in place: each failing GET
 pops one status, each fired drop/short/stall fault decrements ``drop_times``.
@@ -17,6 +20,7 @@ import hashlib
 import re
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -67,9 +71,27 @@ class Resource:
     rate: int | None = None
     status: int | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    endless: bool = False
+    """After the body, keep sending filler bytes until the client goes away."""
+    endless_headers: bool = False
+    """Answer with a status line and header lines forever, never ending the header block."""
+    chunked: bool = False
+    """``Transfer-Encoding: chunked`` (no ``Content-Length``), chunks of ``chunk_size``."""
+    chunk_size: int = SLICE
+    write_size: int | None = None
+    """Largest single socket write of a body (tiny writes when small)."""
+    overlong_206: int = 0
+    """Bytes a 206 sends past the asked range, counted in its ``Content-Length``."""
+    versions: list[bytes] = field(default_factory=list)
+    """Next representations, consumed one every ``change_every`` GETs."""
+    change_every: int | None = None
+    auto_etag: bool = field(init=False, default=False)
+    gets: int = field(init=False, default=0)
+    """GETs that reached the body stage (ranged or not), for ``change_every``."""
 
     def __post_init__(self) -> None:
         if self.etag == AUTO_ETAG:
+            self.auto_etag = True
             self.etag = make_etag(self.data)
 
     def replace_data(self, data: bytes, etag: str | None = AUTO_ETAG) -> None:
@@ -150,9 +172,11 @@ class _Stopped(Exception):
 class _Pacer:
     """Sleep-paces writes to ``rate`` bytes/second; wakes when the server stops."""
 
-    def __init__(self, rate: int | None, stop: threading.Event) -> None:
+    def __init__(self, rate: int | None, stop: threading.Event, step: int | None = None) -> None:
         self.rate = rate if rate is not None and rate > 0 else None
         self.step = SLICE if self.rate is None else max(1, min(SLICE, self.rate // 20))
+        if step is not None:
+            self.step = max(1, min(self.step, step))
         self._stop = stop
         self._start = time.monotonic()
         self._sent = 0
@@ -175,6 +199,24 @@ class _Server(ThreadingHTTPServer):
         self.owner = owner
         super().__init__(("127.0.0.1", 0), _Handler)
 
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """With TLS, the handshake happens here, in the connection's own thread."""
+        context = self.owner.ssl_context
+        if context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(10)
+        try:
+            tls = context.wrap_socket(request, server_side=True)
+        except OSError:  # includes ssl.SSLError: the client refused our certificate
+            return
+        try:
+            tls.settimeout(None)
+            super().finish_request(tls, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                tls.close()
+
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host name (getfqdn); skip that.
         socketserver.TCPServer.server_bind(self)
@@ -194,6 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     disable_nagle_algorithm = True
     timeout = None
+    _chunked = False
 
     @property
     def owner(self) -> FaultServer:
@@ -230,6 +273,8 @@ class _Handler(BaseHTTPRequestHandler):
         route, entry = self.owner._match(self.path)
         if entry is None:
             self._answer_plain(route, 404, head)
+        elif isinstance(entry, Resource) and entry.endless_headers:
+            self._flood_headers(route, entry)
         elif isinstance(entry, Redirect):
             headers = [("Location", entry.location), ("Content-Length", "0")]
             self._start(route, entry.status, headers)
@@ -270,36 +315,67 @@ class _Handler(BaseHTTPRequestHandler):
         self._start(route, 200, _merge(headers, res.extra_headers))
 
     def _serve_get(self, route: str, res: Resource) -> None:
-        data = res.data
+        data, etag = self.owner._current_version(res)
         size = len(data)
-        wanted = self._wanted_range(res, size)
-        headers = _entity_headers(res)
+        wanted = self._wanted_range(res, size, etag)
+        headers = _entity_headers(res, etag)
         if wanted == "unsatisfiable":
             headers += [("Content-Range", f"bytes */{size}"), ("Content-Length", "0")]
             self._start(route, 416, _merge(headers, res.extra_headers))
             return
         start, end = (0, size) if wanted == "ignore" else wanted
         status = 200 if wanted == "ignore" else 206
+        body = memoryview(data)[start:end]
         if status == 206:
             shift = 1 if res.wrong_content_range else 0
             first, last = start + shift, end - 1 + shift
             headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
-        if res.send_length:
-            headers.append(("Content-Length", str(end - start)))
+            if res.overlong_206 > 0:
+                body = memoryview(bytes(body) + b"!" * res.overlong_206)
+        self._chunked = res.chunked
+        if res.chunked:
+            headers.append(("Transfer-Encoding", "chunked"))
+        elif res.send_length:
+            headers.append(("Content-Length", str(len(body))))
         else:
             self.close_connection = True
         self._start(route, status, _merge(headers, res.extra_headers))
-        complete = self._send_body(route, res, memoryview(data)[start:end])
+        complete = self._send_body(route, res, body)
+        if complete and res.endless:
+            self.close_connection = True
+            self._send_endless(route, res)
         if status == 206 and res.extra_bytes > 0 and complete:
             self._write(route, memoryview(b"!" * res.extra_bytes), _Pacer(None, self.owner._stop))
             self.close_connection = True
+        if complete and res.chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
-    def _wanted_range(self, res: Resource, size: int) -> RangeResult:
+    def _send_endless(self, route: str, res: Resource) -> None:
+        """Filler after the body until the client hangs up or the server stops."""
+        pacer = self._pacer(res)
+        filler = memoryview(b"\xee" * pacer.step)
+        while not self.owner._stop.is_set():
+            self._write(route, filler, pacer)
+
+    def _flood_headers(self, route: str, res: Resource) -> None:
+        """A status line, then header lines forever (paced by ``rate`` if set)."""
+        self.owner._record(self, route, 200)
+        self.close_connection = True
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        pacer = _Pacer(res.rate, self.owner._stop)
+        line = 0
+        while not self.owner._stop.is_set():
+            text = f"X-Flood-{line}: {'v' * 48}\r\n".encode()
+            self.wfile.write(text)
+            pacer.sent(len(text))
+            line += 1
+
+    def _wanted_range(self, res: Resource, size: int, etag: str | None) -> RangeResult:
         value = self.headers.get("Range")
         if value is None or not res.accept_ranges:
             return "ignore"
         if_range = self.headers.get("If-Range")
-        if if_range is not None and not if_range_matches(if_range, res.etag, res.last_modified):
+        if if_range is not None and not if_range_matches(if_range, etag, res.last_modified):
             return "ignore"
         return parse_range(value, size)
 
@@ -313,9 +389,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
 
+    def _pacer(self, res: Resource) -> _Pacer:
+        step = res.write_size
+        if res.chunked:
+            step = min(step or res.chunk_size, res.chunk_size)
+        return _Pacer(res.rate, self.owner._stop, step)
+
     def _send_body(self, route: str, res: Resource, body: memoryview) -> bool:
         """Write ``body`` unless a fault fires; returns whether it was all sent."""
-        pacer = _Pacer(res.rate, self.owner._stop)
+        pacer = self._pacer(res)
         fault = _fault_point(res, len(body))
         if fault is None:
             self._write(route, body, pacer)
@@ -340,7 +422,10 @@ class _Handler(BaseHTTPRequestHandler):
             # Count first, so a client that has read the body always sees it counted.
             self.owner._count(route, len(piece))
             try:
-                self.wfile.write(piece)
+                if self._chunked:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                else:
+                    self.wfile.write(piece)
             except OSError:
                 self.owner._count(route, -len(piece))
                 raise
@@ -348,10 +433,10 @@ class _Handler(BaseHTTPRequestHandler):
             pacer.sent(len(piece))
 
 
-def _entity_headers(res: Resource) -> list[tuple[str, str]]:
+def _entity_headers(res: Resource, etag: str | None = AUTO_ETAG) -> list[tuple[str, str]]:
     headers = [("Content-Type", res.content_type)]
     optional = [
-        ("ETag", res.etag),
+        ("ETag", res.etag if etag == AUTO_ETAG else etag),
         ("Last-Modified", res.last_modified),
         ("Content-Disposition", res.content_disposition),
         ("Content-Encoding", res.content_encoding),
@@ -387,7 +472,8 @@ def _fault_point(res: Resource, length: int) -> tuple[str, int] | None:
 class FaultServer:
     """An in-process HTTP server on 127.0.0.1 serving :class:`Resource` objects."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._routes: dict[str, Resource | Redirect] = {}
@@ -398,7 +484,8 @@ class FaultServer:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.port: int = self._httpd.server_port
-        self.base_url: str = f"http://127.0.0.1:{self.port}"
+        self.scheme = "https" if ssl_context is not None else "http"
+        self.base_url: str = f"{self.scheme}://127.0.0.1:{self.port}"
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -446,8 +533,11 @@ class FaultServer:
 
     # -- content -----------------------------------------------------------
 
-    def url(self, path: str) -> str:
-        return self.base_url + path
+    def url(self, path: str, host: str | None = None) -> str:
+        """The URL of ``path``; ``host`` (e.g. ``localhost``) names this server another way."""
+        if host is None:
+            return self.base_url + path
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def add(self, path: str, data: bytes, **options: Any) -> str:
         """Serve ``Resource(data, **options)`` at ``path``; returns its URL."""
@@ -530,6 +620,15 @@ class FaultServer:
     def _count(self, route: str, count: int) -> None:
         with self._lock:
             self._sent[route] = self._sent.get(route, 0) + count
+
+    def _current_version(self, res: Resource) -> tuple[bytes, str | None]:
+        """Count one GET, switch to the next version when due; data and ETag as one."""
+        with self._lock:
+            n = res.gets
+            res.gets += 1
+            if res.change_every and n and n % res.change_every == 0 and res.versions:
+                res.replace_data(res.versions.pop(0), AUTO_ETAG if res.auto_etag else res.etag)
+            return res.data, res.etag
 
     def _take_fail_status(self, res: Resource) -> int | None:
         with self._lock:

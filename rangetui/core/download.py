@@ -224,7 +224,7 @@ class Download:
         # without fsync: it claims nothing new, and syncing would dominate small files.
         state = ResumeState(str(placement.target), self.url, remote, bmap.block_size)
         state.done = list(bmap.snapshot().done_intervals)
-        self.store.save_map(state, durable=False)
+        self._save_map(state, durable=False)
         shared = WorkerShared(
             path=str(placement.part),
             remote=remote,
@@ -312,11 +312,14 @@ class Download:
         except OSError as e:
             raise disk_error(e) from None
         state.done = list(snap.done_intervals)
+        self._save_map(state)
+
+    def _save_map(self, state: ResumeState, durable: bool = True) -> None:
         try:
-            self.store.save_map(state)
+            self.store.save_map(state, durable)
         except OSError as e:
             raise FatalError(
-                f"cannot save progress under {self.store.root}: {e.strerror}"
+                f"cannot save progress under {self.store.root}: {e.strerror or e}"
             ) from None
 
     def _worker_event(self, message: str) -> None:

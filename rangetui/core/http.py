@@ -15,7 +15,7 @@ import socket
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
@@ -44,6 +44,8 @@ class Remote:
     last_modified: str | None
     accept_ranges: bool
     content_disposition: str | None = None
+    cross_host: bool = False
+    """The probe was redirected to another host: credentials must not follow."""
 
     def same_file_as(self, other: Remote) -> bool:
         if self.size != other.size:
@@ -69,19 +71,25 @@ class HttpOptions:
 
 
 def redact(url: str) -> str:
-    """The URL without userinfo, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    """The URL without userinfo, for messages and logs; never raises, even on a bad URL."""
+    head, sep, rest = url.partition("//")
+    if not sep:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    ends = [i for i in (rest.find(c) for c in "/?#") if i >= 0]
+    end = min(ends, default=len(rest))
+    netloc = rest[:end]
+    if "@" not in netloc:
+        return url
+    return head + sep + netloc.rpartition("@")[2] + rest[end:]
 
 
 def check_url(url: str) -> None:
     """Reject what is not an http(s) URL before any network traffic."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        raise FatalError(f"not a valid URL: {redact(url)}") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise FatalError(f"not an http or https URL: {redact(url)}")
 
@@ -130,10 +138,17 @@ def retry_after_seconds(value: str | None) -> float | None:
     return None
 
 
+def _success(resp: requests.Response) -> bool:
+    """2xx only: a 3xx that was not followed (no Location) is not the file."""
+    return 200 <= resp.status_code < 300
+
+
 def _status_error(resp: requests.Response) -> Exception:
     status = resp.status_code
     reason = resp.reason or http.client.responses.get(status, "")
     text = f"the server answered {status} {reason}".rstrip()
+    if 300 <= status < 400:
+        return FatalError(text + " without a usable redirect")
     if status in RETRIABLE_STATUSES or status >= 500:
         return RetriableError(text, retry_after_seconds(resp.headers.get("Retry-After")))
     hint = {
@@ -150,14 +165,18 @@ def _request(
 ) -> requests.Response:
     """One request with every transport failure mapped to our exceptions."""
     try:
-        return session.request(method, url, timeout=_timeouts(options), stream=True, **kw)
+        return session.request(
+            method, url, timeout=_timeouts(options), stream=True, verify=options.verify, **kw
+        )
     except requests.exceptions.TooManyRedirects:
         raise FatalError(f"more than {MAX_REDIRECTS} redirects for {redact(url)}") from None
     except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
         raise FatalError(
             f"a redirect or URL leads to an unsupported scheme: {redact(url)}"
         ) from None
-    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader, ValueError) as e:
+    except requests.exceptions.InvalidURL:
+        raise FatalError(f"invalid URL: {redact(url)}") from None
+    except (requests.exceptions.InvalidHeader, ValueError) as e:
         raise FatalError(f"invalid URL or header: {_first_line(e)}") from None
     except requests.exceptions.SSLError as e:
         raise FatalError(f"TLS error for {redact(url)}: {_first_line(e)}") from None
@@ -213,7 +232,10 @@ def _length(resp: requests.Response) -> int | None:
 
 
 def _remote_from(resp: requests.Response, size: int | None, ranges: bool) -> Remote:
+    first = resp.history[0].request.url if resp.history else resp.url
+    cross = bool(resp.history) and _Session().should_strip_auth(first or "", resp.url)  # type: ignore[no-untyped-call]
     return Remote(
+        cross_host=cross,
         url=resp.url,
         size=size,
         etag=resp.headers.get("ETag"),
@@ -232,11 +254,11 @@ def probe(session: requests.Session, url: str, options: HttpOptions) -> Remote:
     check_url(url)
     head = _request(session, "HEAD", url, options, allow_redirects=True)
     head.close()
-    if head.ok and head.headers.get("Accept-Ranges", "").lower() == "bytes":
+    if _success(head) and head.headers.get("Accept-Ranges", "").lower() == "bytes":
         size = _length(head)
         if size is not None:
             return _remote_from(head, size, ranges=True)
-    start_url = head.url if head.ok else url
+    start_url = head.url if _success(head) else url
     resp = _request(
         session, "GET", start_url, options, allow_redirects=True, headers={"Range": "bytes=0-0"}
     )
@@ -248,7 +270,7 @@ def probe(session: requests.Session, url: str, options: HttpOptions) -> Remote:
             _, _, total = parse_content_range(resp.headers.get("Content-Range"))
             if total == 0:
                 return _remote_from(resp, 0, ranges=False)
-        if not resp.ok:
+        if not _success(resp):
             raise _status_error(resp)
         return _remote_from(resp, _length(resp), ranges=False)
     finally:
@@ -362,11 +384,16 @@ def _check_same_remote(resp: requests.Response, remote: Remote, total: int | Non
         raise RemoteChanged("the file on the server has changed")
 
 
+def _cross_host(remote: Remote) -> dict[str, str | None]:
+    """None removes a session header: no user credentials for a host they were not for."""
+    return {"Authorization": None, "Cookie": None} if remote.cross_host else {}
+
+
 def open_range(
     session: requests.Session, remote: Remote, start: int, end: int, options: HttpOptions
 ) -> RangeStream:
     """GET bytes ``[start, end)``; any answer but the exact range is an exception."""
-    headers = {"Range": f"bytes={start}-{end - 1}"}
+    headers: dict[str, str | None] = {"Range": f"bytes={start}-{end - 1}", **_cross_host(remote)}
     validator = remote.if_range()
     if validator:
         headers["If-Range"] = validator
@@ -400,8 +427,10 @@ def _checked_range(resp: requests.Response, remote: Remote, start: int, end: int
 
 def open_whole(session: requests.Session, remote: Remote, options: HttpOptions) -> RangeStream:
     """GET the whole body, for servers without Range support or without a length."""
-    resp = _request(session, "GET", remote.url, options, allow_redirects=True)
-    if not resp.ok:
+    resp = _request(
+        session, "GET", remote.url, options, allow_redirects=True, headers=_cross_host(remote)
+    )
+    if not _success(resp):
         resp.close()
         raise _status_error(resp)
     try:

@@ -12,9 +12,11 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rangetui.core.download import Options, Phase
 from rangetui.core.http import HttpOptions
+from rangetui.core.naming import filename_from_url
 from rangetui.core.store import CorruptState, Store, atomic_write_json, read_json
 
 
@@ -66,8 +68,11 @@ class Job:
             return Path(self.target).name
         if self.output:
             return Path(self.output).name
-        tail = self.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-        return tail or self.url
+        try:
+            host = urlsplit(self.url).hostname
+        except ValueError:
+            host = None
+        return filename_from_url(self.url) or host or "download"
 
     def with_changes(self, **changes: Any) -> Job:
         return replace(self, **changes)

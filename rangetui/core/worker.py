@@ -74,6 +74,7 @@ class WorkerShared:
             return self.spare.pop()
         except IndexError:
             return None
+
     slots: dict[int, ConnectionSlot] = field(default_factory=dict)
 
 
