@@ -68,14 +68,13 @@ class WorkerShared:
     """Set when a worker ends, so the supervisor reacts at once rather than on its tick."""
     spare: list[Connection] = field(default_factory=list)
     """The probe's connection, still open: the first worker reuses it."""
+    slots: dict[int, ConnectionSlot] = field(default_factory=dict)
 
     def take_spare(self) -> Connection | None:
         try:
             return self.spare.pop()
         except IndexError:
             return None
-
-    slots: dict[int, ConnectionSlot] = field(default_factory=dict)
 
 
 def write_all(fd: int, data: memoryview, offset: int) -> None:
