@@ -157,3 +157,27 @@ def test_connections_can_change_while_running(
 def test_second_engine_on_same_state_dir_is_refused(engine: Engine, state_dir: Path) -> None:
     with pytest.raises(EngineLocked, match="already running"):
         Engine(Store(state_dir)).start()
+
+
+def test_adding_an_unfinished_url_again_returns_the_same_job(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    url = server.add("/twice.bin", payload(4 * MiB), rate=MiB)
+    first = engine.add(url, downloads, options=Options(connections=2))
+    assert engine.add(url, downloads) == first
+    wait_for(engine, first, lambda j: j.completed > 0)
+    assert engine.add(url, downloads) == first
+    assert [j.id for j in engine.snapshot().jobs] == [first]
+    engine.pause(first)
+
+
+def test_a_finished_url_can_be_fetched_again(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    url = server.add("/again.bin", payload(MiB))
+    first = engine.add(url, downloads)
+    wait_for(engine, first, lambda j: j.status is Phase.DONE)
+    second = engine.add(url, downloads)
+    assert second != first
+    wait_for(engine, second, lambda j: j.status is Phase.DONE)
+    assert (downloads / "again (1).bin").exists()

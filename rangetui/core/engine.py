@@ -140,7 +140,7 @@ class Engine:
         self._jobs: list[Job] = []
         self._running: dict[str, _Running] = {}
         self._paused_maps: dict[str, MapSnapshot] = {}
-        self._wanted: dict[str, int] = {}
+        self._pending_adds: list[Job] = []
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._log: deque[LogLine] = deque(maxlen=LOG_LINES)
         self._snapshot = EngineSnapshot((), (), self.max_jobs)
@@ -209,13 +209,31 @@ class Engine:
         options: Options | None = None,
         paused: bool = False,
     ) -> str:
-        """Queue a URL; raises DownloadError at once for what is plainly not a URL."""
+        """Queue a URL; raises DownloadError at once for what is plainly not a URL.
+
+        The same URL into the same place while an earlier job for it is unfinished is
+        that job (``rangetui URL`` run twice must not start a rival download).
+        """
         check_url(url)
         job = Job.new(url, directory, output, options or Options())
+        twin = self._unfinished_twin(job)
+        if twin is not None:
+            self._note(twin.name, "already in the queue")
+            return twin.id
         if paused:
             job = job.with_changes(status=Phase.PAUSED)
+        self._pending_adds.append(job)
         self._commands.put(lambda: self._do_add(job))
         return job.id
+
+    def _unfinished_twin(self, job: Job) -> Job | None:
+        """Jobs are immutable and copying a list is atomic under the GIL, so this reads a
+        consistent (if slightly old) view from the caller's thread."""
+        key = (job.url, job.directory, job.output)
+        for other in [*self._jobs, *self._pending_adds]:
+            if (other.url, other.directory, other.output) == key and other.status is not Phase.DONE:
+                return other
+        return None
 
     def pause(self, job_id: str) -> None:
         self._commands.put(lambda: self._do_pause(job_id))
@@ -288,6 +306,7 @@ class Engine:
             self._dirty = True
 
     def _do_add(self, job: Job) -> None:
+        self._pending_adds.remove(job)
         self._jobs.append(job)
         self._dirty = True
         self._note(job.name, f"added {redact(job.url)}")
