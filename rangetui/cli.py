@@ -7,6 +7,7 @@ machines where the terminal UI is never used.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from rangetui.core.http import HttpOptions
 from rangetui.core.units import parse_size
 
 MAX_CONNECTIONS = 64
+MAX_BUFFER = 64 * 1024 * 1024
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,6 +38,20 @@ def _size(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than zero: {text}")
     return value
+
+
+def _buffer(text: str) -> int:
+    value = _size(text)
+    if value > MAX_BUFFER:
+        raise argparse.ArgumentTypeError("must be at most 64M (it is allocated per connection)")
+    return value
+
+
+def _readable_file(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise argparse.ArgumentTypeError(f"no readable file at {text}")
+    return path
 
 
 def _connections(text: str) -> int:
@@ -94,7 +110,7 @@ def add_download_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-b",
         "--buffer-size",
-        type=_size,
+        type=_buffer,
         default=1024 * 1024,
         help="read buffer per connection (default 1M)",
     )
@@ -121,7 +137,9 @@ def add_download_flags(parser: argparse.ArgumentParser) -> None:
         default=15.0,
         help="seconds without data before a connection counts as stalled",
     )
-    parser.add_argument("--ca-bundle", type=Path, help="trust the certificates in this file")
+    parser.add_argument(
+        "--ca-bundle", type=_readable_file, help="trust the certificates in this file"
+    )
     parser.add_argument(
         "--insecure", action="store_true", help="do not verify TLS certificates (unsafe)"
     )

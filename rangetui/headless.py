@@ -47,16 +47,27 @@ class ProgressPrinter:
         self.tty = stream.isatty()
         self._last = 0.0
         self._live = False
+        self.broken = False
 
     def message(self, text: str) -> None:
-        if self.quiet:
-            return
-        self._clear()
-        print(f"rangetui: {text}", file=self.stream, flush=True)
+        if not self.quiet:
+            self._write(f"rangetui: {text}\n", clear=True)
 
     def error(self, text: str) -> None:
-        self._clear()
-        print(f"rangetui: {text}", file=self.stream, flush=True)
+        self._write(f"rangetui: {text}\n", clear=True)
+
+    def _write(self, text: str, clear: bool = False) -> None:
+        """A closed or broken stderr (a dead pipe) silences us; it never stops the download."""
+        if self.broken:
+            return
+        try:
+            if clear and self._live:
+                self.stream.write("\r\x1b[K")
+                self._live = False
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.broken = True
 
     def progress(self, snap: DownloadSnapshot, force: bool = False) -> None:
         if self.quiet or snap.phase is not Phase.DOWNLOADING:
@@ -68,16 +79,10 @@ class ProgressPrinter:
         self._last = now
         line = progress_line(snap)
         if self.tty:
-            self.stream.write(f"\r{line}\x1b[K")
+            self._write(f"\r{line}\x1b[K")
             self._live = True
         else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def _clear(self) -> None:
-        if self._live:
-            self.stream.write("\r\x1b[K")
-            self._live = False
+            self._write(line + "\n")
 
 
 def progress_line(snap: DownloadSnapshot) -> str:
@@ -150,6 +155,9 @@ def run_get(
             printer.progress(_combined(active))
         if cancel.is_set():
             pending.clear()
+            if cancelled_at is None:
+                for item in active:
+                    item.download.interrupt()
             cancelled_at = cancelled_at or time.monotonic()
             if active and time.monotonic() - cancelled_at > STOP_GRACE_SECONDS:
                 break  # stuck in a connect or probe: nothing unsaved is lost by leaving

@@ -254,6 +254,7 @@ class BlockMap:
             seg.requested = seg.done
             if failed:
                 seg.failures += 1
+            if backoff > 0:
                 seg.not_before = time.monotonic() + backoff
             return seg.failures
 

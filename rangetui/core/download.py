@@ -25,15 +25,18 @@ from rangetui.core.errors import (
     RetriableError,
 )
 from rangetui.core.finish import finish_file, sha256_matches
-from rangetui.core.http import Connection, Remote, redact
+from rangetui.core.http import Connection, RangeStream, Remote, redact
 from rangetui.core.model import ConnectionView, DownloadSnapshot, Options, Phase, Speedometer
-from rangetui.core.placement import Placement, place
+from rangetui.core.placement import PartBusy, Placement, place
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.store import CorruptState, ResumeState, Store
 from rangetui.core.stream import fetch_stream
 from rangetui.core.worker import Worker, WorkerShared, backoff_delay, disk_error
 
 CHECKPOINT_SECONDS = 1.0
+MAX_RESTARTS = 2
+MAX_NAME_TRIES = 20
+MAX_REFRESHES = 50
 TICK_SECONDS = 0.1
 
 
@@ -67,7 +70,8 @@ class Download:
         self._retries = 0
         self._speed = 0.0
         self._speedo = Speedometer()
-        self._errors: list[DownloadError] = []
+        self._sync_failed = False
+        self._stream_abort: Callable[[], None] | None = None
         self._wanted = self.options.connections
         self._spare: list[Connection] = []
 
@@ -103,6 +107,13 @@ class Download:
         """Takes effect within a tick: extra workers stop after their current read."""
         self._wanted = max(1, min(64, count))
 
+    def interrupt(self) -> None:
+        """After setting the cancel event: wake a single-connection read blocked on a
+        silent server (parallel workers are woken by the download's own loop)."""
+        abort = self._stream_abort
+        if abort is not None:
+            abort()
+
     def event(self, message: str) -> None:
         self._message = message
         self._on_event(message)
@@ -114,13 +125,7 @@ class Download:
         self._phase = Phase.PROBING
         try:
             remote = self._probe(cancel)
-            placement = place(self.url, remote, self.output, self.directory, self.store)
-            self._target = placement.target
-            with placement.locked_part() as fd:
-                self._fetch_all(placement, remote, fd, cancel)
-                self._phase = Phase.VERIFYING
-                self._verify(placement, fd)
-                finish_file(fd, placement.part, placement.target)
+            placement = self._fetch_placed(remote, cancel, frozenset())
             self.store.drop_map(placement.target)
         except Cancelled:
             self._phase = Phase.PAUSED
@@ -137,11 +142,32 @@ class Download:
         self._message = "done"
         return placement.target
 
-    def _probe(self, cancel: threading.Event) -> Remote:
+    def _fetch_placed(
+        self, remote: Remote, cancel: threading.Event, exclude: frozenset[Path]
+    ) -> Placement:
+        """Place, lock and fetch; with -d, a name another download holds means the next."""
+        placement = place(self.url, remote, self.output, self.directory, self.store, exclude)
+        self._target = placement.target
+        if placement.already_done:
+            self.event(f"{placement.target} is already complete")
+            return placement
+        try:
+            with placement.locked_part() as fd:
+                self._fetch_all(placement, remote, fd, cancel)
+                self._phase = Phase.VERIFYING
+                self._verify(placement, fd)
+                finish_file(fd, placement.part, placement.target)
+        except PartBusy:
+            if self.output is not None or len(exclude) >= MAX_NAME_TRIES:
+                raise
+            return self._fetch_placed(remote, cancel, exclude | {placement.target})
+        return placement
+
+    def _probe(self, cancel: threading.Event, trust_head: bool = True) -> Remote:
         """Probe with retries; the open connection is kept for the first worker."""
         conn = Connection(self.options.http)
         try:
-            remote = self._probe_on(conn, cancel)
+            remote = self._probe_on(conn, cancel, trust_head)
         except BaseException:
             conn.close()
             raise
@@ -149,11 +175,11 @@ class Download:
         self._spare.append(conn)
         return remote
 
-    def _probe_on(self, conn: Connection, cancel: threading.Event) -> Remote:
+    def _probe_on(self, conn: Connection, cancel: threading.Event, trust_head: bool) -> Remote:
         failures = 0
         while True:
             try:
-                return conn.probe(self.url)
+                return conn.probe(self.url, trust_head)
             except RetriableError as e:
                 failures += 1
                 if failures > self.options.retries:
@@ -167,9 +193,11 @@ class Download:
     def _fetch_all(
         self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
     ) -> None:
-        """Parallel when the server allows it; restart once if the remote changes."""
+        """Parallel when the server allows it. When the server's answers change, probe
+        again: the same file goes on from where it is, another one starts over."""
         self._phase = Phase.DOWNLOADING
-        for attempt in range(3):
+        restarts = refreshes = 0
+        while True:
             try:
                 if remote.accept_ranges and remote.size is not None:
                     self._fetch_parallel(placement, remote, fd, cancel)
@@ -178,16 +206,22 @@ class Download:
                 return
             except RangeNotSupported:
                 self.event("the server ignores Range requests; using one connection")
-                remote = replace(remote, accept_ranges=False)
+                new = replace(remote, accept_ranges=False)
             except RemoteChanged as e:
-                if attempt == 2:
+                new = self._probe(cancel, trust_head=False)
+                if new.same_file_as(remote) and refreshes < MAX_REFRESHES:
+                    refreshes += 1
+                    self.event(f"{e}; the file is unchanged, going on")
+                    remote = self._remote = new
+                    continue
+                restarts += 1
+                if restarts > MAX_RESTARTS:
                     raise FatalError(f"{e} again; giving up") from None
                 self.event(f"{e}; starting over")
-                remote = self._probe(cancel)
-            self._remote = remote
+            remote = self._remote = new
+            self._speedo = Speedometer()
             self.store.drop_map(placement.target)
             _truncate(fd, 0)
-        raise FatalError("the server keeps changing its answers; giving up")
 
     def _resume_map(self, placement: Placement, remote: Remote, fd: int) -> BlockMap:
         """The saved block map if it is for this very file and the .part still fits it."""
@@ -233,15 +267,15 @@ class Download:
             buffer_size=self.options.buffer_size,
             retries=self.options.retries,
             stop=threading.Event(),
-            on_error=self._errors.append,
             on_event=self._worker_event,
+            on_busy=self._server_busy,
+            origin_url=self.url,
             limiter=RateLimiter(self.options.limit_rate) if self.options.limit_rate else None,
             wanted=self._wanted,
         )
         shared.spare.extend(self._spare)
         self._spare.clear()
         self._shared = shared
-        self._errors.clear()
         workers: dict[int, Worker] = {}
         try:
             self._supervise(shared, workers, fd, state, cancel)
@@ -265,8 +299,8 @@ class Download:
         while not shared.bmap.is_complete:
             if cancel.is_set():
                 raise Cancelled("interrupted")
-            if self._errors:
-                raise self._errors[0]
+            if shared.errors:
+                raise shared.errors[0]
             self._keep_workers(shared, workers)
             now = time.monotonic()
             self._speed = self._speedo.sample(now, shared.bmap.completed)
@@ -304,12 +338,13 @@ class Download:
     def _checkpoint(self, fd: int, state: ResumeState) -> None:
         """Snapshot first, then flush the data, then save: the map never claims unsynced bytes."""
         bmap = self._bmap
-        if bmap is None:
-            return
+        if bmap is None or self._sync_failed:
+            return  # after a failed sync the kernel may report success for lost pages
         snap = bmap.snapshot()
         try:
             os.fdatasync(fd)
         except OSError as e:
+            self._sync_failed = True
             raise disk_error(e) from None
         state.done = list(snap.done_intervals)
         self._save_map(state)
@@ -321,6 +356,12 @@ class Download:
             raise FatalError(
                 f"cannot save progress under {self.store.root}: {e.strerror or e}"
             ) from None
+
+    def _server_busy(self, wid: int) -> None:
+        """A 429/503 while other connections work: the server caps connections per client."""
+        if self._wanted > 1:
+            self._wanted -= 1
+            self.event(f"the server refused a connection (busy); using {self._wanted}")
 
     def _worker_event(self, message: str) -> None:
         self._retries += 1
@@ -339,8 +380,17 @@ class Download:
             self._stream_done = done
             self._speed = self._speedo.sample(time.monotonic(), done)
 
+        def on_stream(stream: RangeStream | None) -> None:
+            self._stream_abort = stream.abort if stream is not None else None
+
         fetch_stream(
-            remote, fd, self.options, cancel, progress=progress, on_event=self._worker_event
+            remote,
+            fd,
+            self.options,
+            cancel,
+            progress=progress,
+            on_event=self._worker_event,
+            on_stream=on_stream,
         )
 
     def _verify(self, placement: Placement, fd: int) -> None:

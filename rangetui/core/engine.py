@@ -8,7 +8,6 @@ and saves the queue. Each download runs in its own thread with its own cancel ev
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import os
@@ -129,6 +128,10 @@ class _Running:
     outcome: list[BaseException | Path] = field(default_factory=list)
     remove_files: bool | None = None  # set when a remove is waiting for the thread to end
 
+    def stop(self) -> None:
+        self.cancel.set()
+        self.download.interrupt()
+
 
 class Engine:
     """The queue's owner. Thread-safe command methods; one scheduler thread."""
@@ -170,7 +173,7 @@ class Engine:
         if self._thread is not None:
             self._thread.join(timeout)
         for running in self._running.values():
-            running.cancel.set()
+            running.stop()
         deadline = time.monotonic() + timeout
         for running in self._running.values():
             running.thread.join(max(0.0, deadline - time.monotonic()))
@@ -320,7 +323,7 @@ class Engine:
             self._replace(job.with_changes(status=Phase.PAUSED))
             running = self._running.get(job_id)
             if running is not None:
-                running.cancel.set()
+                running.stop()
             self._note(job.name, "paused")
 
     def _do_resume(self, job_id: str) -> None:
@@ -340,7 +343,7 @@ class Engine:
         self._dirty = True
         running = self._running.get(job_id)
         if running is not None:
-            running.cancel.set()
+            running.stop()
             running.remove_files = delete_partial
         elif delete_partial and job.status is not Phase.DONE:
             self._delete_partial(job.target)
@@ -360,12 +363,22 @@ class Engine:
         self._note(job.name, f"{count} connections")
 
     def _delete_partial(self, target: str | None) -> None:
-        """Only ever the .part file and its map: a finished OUT is the user's."""
-        if target is None:
+        """Only ever the .part file and its map, and never one another job is writing."""
+        if target is None or any(j.target == target for j in self._jobs):
             return
-        with contextlib.suppress(OSError):
-            os.unlink(target + PART_SUFFIX)
-        self.store.drop_map(Path(target))
+        part = target + PART_SUFFIX
+        try:
+            fd = os.open(part, os.O_RDWR)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(part)
+            self.store.drop_map(Path(target))
+        except OSError:
+            self._note(Path(target).name, "kept the partial file: another download is using it")
+        finally:
+            os.close(fd)
 
     def _start_queued(self) -> None:
         for job in self._jobs:

@@ -11,12 +11,28 @@ class FatalError(DownloadError):
     """Retrying cannot help: a 404, a bad URL, a full disk, a checksum mismatch."""
 
 
+class Refused(FatalError):
+    """401/403/404/410: final for this URL, but a redirect target may just have expired."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class RetriableError(DownloadError):
     """A dropped or stalled connection or a 5xx: try the range again after a pause."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
+
+    @property
+    def busy(self) -> bool:
+        """429/503: the server may just be refusing one connection too many."""
+        return self.status in (429, 503)
 
 
 class RemoteChanged(DownloadError):

@@ -24,6 +24,7 @@ from rangetui import __version__
 from rangetui.core.errors import (
     FatalError,
     RangeNotSupported,
+    Refused,
     RemoteChanged,
     RetriableError,
 )
@@ -31,7 +32,9 @@ from rangetui.core.errors import (
 MAX_REDIRECTS = 10
 FILL_SECONDS = 0.25
 RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-_CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.IGNORECASE)
+_CONTENT_RANGE_RE = re.compile(
+    r"^\s*bytes\s+(?:(\d{1,20})-(\d{1,20})|\*)/(\d{1,20}|\*)\s*$", re.IGNORECASE | re.ASCII
+)
 
 
 @dataclass(frozen=True)
@@ -129,9 +132,9 @@ def retry_after_seconds(value: str | None) -> float | None:
     """Retry-After is either delta-seconds or an HTTP date."""
     if not value:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
+    number = _number(value)
+    if number is not None:
+        return float(number)
     with contextlib.suppress(TypeError, ValueError):
         when = email.utils.parsedate_to_datetime(value)
         return max(0.0, when.timestamp() - time.time())
@@ -143,21 +146,29 @@ def _success(resp: requests.Response) -> bool:
     return 200 <= resp.status_code < 300
 
 
+def printable(text: str, limit: int = 200) -> str:
+    """Server-supplied text without control characters: it goes to a terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
+
+
 def _status_error(resp: requests.Response) -> Exception:
     status = resp.status_code
-    reason = resp.reason or http.client.responses.get(status, "")
+    reason = printable(resp.reason or http.client.responses.get(status, ""))
     text = f"the server answered {status} {reason}".rstrip()
     if 300 <= status < 400:
         return FatalError(text + " without a usable redirect")
     if status in RETRIABLE_STATUSES or status >= 500:
-        return RetriableError(text, retry_after_seconds(resp.headers.get("Retry-After")))
+        retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+        return RetriableError(text, retry_after, status)
     hint = {
         401: " (authentication required: pass credentials with --header)",
         403: " (access denied)",
         404: " (no such file on the server)",
         410: " (the file is gone)",
-    }.get(status, "")
-    return FatalError(text + hint)
+    }.get(status)
+    if hint is not None:
+        return Refused(text + hint, status)
+    return FatalError(text)
 
 
 def _request(
@@ -195,7 +206,7 @@ def _host(url: str) -> str:
 
 
 def _first_line(e: BaseException) -> str:
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
+    return printable(str(e).splitlines()[0]) if str(e) else type(e).__name__
 
 
 def _cause(e: BaseException) -> str:
@@ -226,9 +237,16 @@ def parse_content_range(value: str | None) -> tuple[int | None, int | None, int 
     )
 
 
+def _number(value: str | None) -> int | None:
+    """A header's decimal number; None for anything else (hostile digits included)."""
+    value = (value or "").strip()
+    if not value or len(value) > 20 or not (value.isascii() and value.isdigit()):
+        return None
+    return int(value)
+
+
 def _length(resp: requests.Response) -> int | None:
-    value = resp.headers.get("Content-Length", "")
-    return int(value) if value.strip().isdigit() else None
+    return _number(resp.headers.get("Content-Length"))
 
 
 def _remote_from(resp: requests.Response, size: int | None, ranges: bool) -> Remote:
@@ -245,36 +263,55 @@ def _remote_from(resp: requests.Response, size: int | None, ranges: bool) -> Rem
     )
 
 
-def probe(session: requests.Session, url: str, options: HttpOptions) -> Remote:
+def probe(
+    session: requests.Session, url: str, options: HttpOptions, trust_head: bool = True
+) -> Remote:
     """Final URL, size, validators, range support and name, with HEAD or a 1-byte GET.
 
     HEAD is cheap but often wrong or refused (405, or 403 on signed URLs), so anything
-    short of a clear ``Accept-Ranges: bytes`` with a length is confirmed by a ranged GET.
+    short of a clear ``Accept-Ranges: bytes`` with a non-zero length is confirmed by a
+    ranged GET, and so is everything once a HEAD has been caught lying.
     """
     check_url(url)
-    head = _request(session, "HEAD", url, options, allow_redirects=True)
-    head.close()
-    if _success(head) and head.headers.get("Accept-Ranges", "").lower() == "bytes":
+    start_url = url
+    if trust_head:
+        head = _request(session, "HEAD", url, options, allow_redirects=True)
+        _finish_small(head)
         size = _length(head)
-        if size is not None:
+        if _success(head) and head.headers.get("Accept-Ranges", "").lower() == "bytes" and size:
             return _remote_from(head, size, ranges=True)
-    start_url = head.url if _success(head) else url
+        start_url = head.url if _success(head) else url
     resp = _request(
         session, "GET", start_url, options, allow_redirects=True, headers={"Range": "bytes=0-0"}
     )
     try:
-        if resp.status_code == 206:
-            _, _, total = parse_content_range(resp.headers.get("Content-Range"))
-            return _remote_from(resp, total, ranges=total is not None)
-        if resp.status_code == 416:
-            _, _, total = parse_content_range(resp.headers.get("Content-Range"))
-            if total == 0:
-                return _remote_from(resp, 0, ranges=False)
-        if not _success(resp):
-            raise _status_error(resp)
-        return _remote_from(resp, _length(resp), ranges=False)
+        return _remote_from_probe(resp)
     finally:
-        resp.close()
+        _finish_small(resp)
+
+
+def _remote_from_probe(resp: requests.Response) -> Remote:
+    if resp.status_code == 206:
+        _, _, total = parse_content_range(resp.headers.get("Content-Range"))
+        return _remote_from(resp, total, ranges=total is not None)
+    if resp.status_code == 416:
+        _, _, total = parse_content_range(resp.headers.get("Content-Range"))
+        if total == 0:
+            return _remote_from(resp, 0, ranges=False)
+    if not _success(resp):
+        raise _status_error(resp)
+    return _remote_from(resp, _length(resp), ranges=False)
+
+
+def _finish_small(resp: requests.Response) -> None:
+    """Keep the connection for the next request when the body is tiny (HEAD, 1 byte)."""
+    length = _length(resp)
+    with contextlib.suppress(Exception):
+        if resp.request.method == "HEAD" or (length is not None and length <= 1024):
+            resp.raw.read(1025, decode_content=False)
+            resp.raw.release_conn()
+            return
+    resp.close()
 
 
 class RangeStream:
@@ -357,7 +394,7 @@ class RangeStream:
     def close(self) -> None:
         """Return a fully read connection to the pool; drop one we leave mid-body."""
         with contextlib.suppress(Exception):
-            if self._left == 0:
+            if self._left == 0 and (self._body is None or self._body.isclosed()):
                 self._resp.raw.release_conn()
             else:
                 self._resp.close()
@@ -448,8 +485,8 @@ class Connection:
         self.options = options
         self._session = new_session(options)
 
-    def probe(self, url: str) -> Remote:
-        return probe(self._session, url, self.options)
+    def probe(self, url: str, trust_head: bool = True) -> Remote:
+        return probe(self._session, url, self.options, trust_head)
 
     def open_range(self, remote: Remote, start: int, end: int) -> RangeStream:
         return open_range(self._session, remote, start, end, self.options)

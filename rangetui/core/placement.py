@@ -17,12 +17,18 @@ from pathlib import Path
 from rangetui.core.errors import FatalError
 from rangetui.core.http import Remote
 from rangetui.core.naming import PART_SUFFIX, choose_name, is_inside, unique_path
-from rangetui.core.store import CorruptState, Store
+from rangetui.core.store import CorruptState, ResumeState, Store
+
+
+class PartBusy(FatalError):
+    """Another process or job holds the lock on this .part file."""
 
 
 @dataclass(frozen=True)
 class Placement:
     target: Path
+    already_done: bool = False
+    """OUT is there and its saved map says complete: a crash hit between rename and cleanup."""
 
     @property
     def part(self) -> Path:
@@ -56,22 +62,35 @@ def _open_error(path: Path, e: OSError) -> str:
 
 
 def place(
-    url: str, remote: Remote, output: Path | None, directory: Path, store: Store
+    url: str,
+    remote: Remote,
+    output: Path | None,
+    directory: Path,
+    store: Store,
+    exclude: frozenset[Path] = frozenset(),
 ) -> Placement:
-    """``-o`` wins (relative to ``-d``); else the server's or URL's name, sanitized."""
+    """``-o`` wins (relative to ``-d``); else the server's or URL's name, sanitized.
+
+    ``exclude`` holds names another download turned out to hold (two at once with -j).
+    """
     directory = directory.expanduser().absolute()
     if output is not None:
         target = (directory / output.expanduser()).absolute()
         if target.name in ("", ".", "..") or target.is_dir():
             raise FatalError(f"-o must name a file, not a directory: {output}")
-        return Placement(target)
+        return Placement(target, _finished_here(store, target, url, remote))
     if not directory.is_dir():
         raise FatalError(f"the directory {directory} does not exist")
     name = choose_name(remote.url, remote.content_disposition)
     if name == "download" and remote.url != url:
         name = choose_name(url, None)
+    first = directory / name
+    if first not in exclude and _finished_here(store, first, url, remote):
+        return Placement(first, already_done=True)
 
     def taken(path: Path) -> bool:
+        if path in exclude:
+            return True
         if _resumable_here(store, path, url):
             return False
         return os.path.lexists(path) or os.path.lexists(str(path) + PART_SUFFIX)
@@ -82,12 +101,26 @@ def place(
     return Placement(target)
 
 
+def _saved(store: Store, path: Path, url: str) -> ResumeState | None:
+    try:
+        state = store.load_map(path)
+    except CorruptState:
+        return None
+    return state if state is not None and state.url == url else None
+
+
 def _resumable_here(store: Store, path: Path, url: str) -> bool:
     """True when ``path`` has saved progress for this URL (a rerun after a stop)."""
     if os.path.lexists(path) or not os.path.lexists(str(path) + PART_SUFFIX):
         return False
-    try:
-        state = store.load_map(path)
-    except CorruptState:
+    return _saved(store, path, url) is not None
+
+
+def _finished_here(store: Store, path: Path, url: str, remote: Remote) -> bool:
+    """OUT exists, no .part, and a map for this very file claims every byte."""
+    if not os.path.isfile(path) or os.path.lexists(str(path) + PART_SUFFIX):
         return False
-    return state is not None and state.url == url
+    state = _saved(store, path, url)
+    if state is None or not state.remote.same_file_as(remote) or remote.size is None:
+        return False
+    return state.done == [(0, remote.size)] and os.path.getsize(path) == remote.size

@@ -20,10 +20,15 @@ from typing import Any
 
 import platformdirs
 
+from rangetui.core.errors import FatalError
 from rangetui.core.http import Remote
 
 SCHEMA = 1
 STATE_ENV = "RANGETUI_STATE_DIR"
+
+
+class StateUnusable(FatalError):
+    """The state dir cannot be read (not a directory, no permission)."""
 
 
 class CorruptState(Exception):
@@ -98,6 +103,8 @@ def read_json(path: Path) -> Any | None:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as e:
+        raise StateUnusable(f"cannot read {path}: {e.strerror or e}") from None
     try:
         envelope = json.loads(raw)
         ok = (

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rangetui.core.errors import Cancelled, FatalError, RetriableError
-from rangetui.core.http import Connection, Remote
+from rangetui.core.http import Connection, RangeStream, Remote
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.worker import backoff_delay, write_all
 
@@ -27,15 +27,20 @@ def fetch_stream(
     cancel: threading.Event,
     progress: Callable[[int], None],
     on_event: Callable[[str], None],
+    on_stream: Callable[[RangeStream | None], None] = lambda _s: None,
 ) -> None:
-    """Write the whole body at offset 0 onward; retries restart from zero."""
+    """Write the whole body at offset 0 onward; retries restart from zero.
+
+    ``on_stream`` is told of each open response, so that a pause from another thread
+    can abort a read that is blocked on a silent server.
+    """
     limiter = RateLimiter(options.limit_rate) if options.limit_rate else None
     buf = memoryview(bytearray(options.buffer_size))
     failures = 0
     with Connection(options.http) as conn:
         while True:
             try:
-                _one_pass(conn, remote, fd, buf, cancel, progress, limiter)
+                _one_pass(conn, remote, fd, buf, cancel, progress, limiter, on_stream)
                 return
             except RetriableError as e:
                 failures += 1
@@ -55,10 +60,12 @@ def _one_pass(
     cancel: threading.Event,
     progress: Callable[[int], None],
     limiter: RateLimiter | None,
+    on_stream: Callable[[RangeStream | None], None],
 ) -> None:
     os.ftruncate(fd, 0)
     progress(0)
     stream = conn.open_whole(remote)
+    on_stream(stream)
     pos = 0
     try:
         while True:
@@ -72,6 +79,7 @@ def _one_pass(
             pos += n
             progress(pos)
     finally:
+        on_stream(None)
         stream.close()
     if remote.size is not None and pos != remote.size:
         raise RetriableError(f"the server sent {pos} bytes instead of {remote.size}")

@@ -16,7 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rangetui.core.blockmap import BlockMap, Claim
-from rangetui.core.errors import Cancelled, DownloadError, FatalError, RetriableError
+from rangetui.core.errors import (
+    Cancelled,
+    DownloadError,
+    FatalError,
+    RangeNotSupported,
+    Refused,
+    RemoteChanged,
+    RetriableError,
+)
 from rangetui.core.http import Connection, HttpOptions, RangeStream, Remote
 from rangetui.core.ratelimit import RateLimiter
 
@@ -60,8 +68,9 @@ class WorkerShared:
     buffer_size: int
     retries: int
     stop: threading.Event
-    on_error: Callable[[DownloadError], None]
     on_event: Callable[[str], None]
+    on_busy: Callable[[int], None]
+    origin_url: str = ""
     limiter: RateLimiter | None = None
     wanted: int = 8
     wake: threading.Event = field(default_factory=threading.Event)
@@ -69,6 +78,20 @@ class WorkerShared:
     spare: list[Connection] = field(default_factory=list)
     """The probe's connection, still open: the first worker reuses it."""
     slots: dict[int, ConnectionSlot] = field(default_factory=dict)
+    errors: list[DownloadError] = field(default_factory=list)
+    """This attempt's failures; a worker still winding down from a stop reports nothing."""
+    ranges_worked: bool = False
+
+    def fail(self, error: DownloadError) -> None:
+        if not self.stop.is_set():
+            self.errors.append(error)
+
+    def say(self, message: str) -> None:
+        if not self.stop.is_set():
+            self.on_event(message)
+
+    def others_active(self, wid: int) -> bool:
+        return any(slot.active for w, slot in list(self.slots.items()) if w != wid)
 
     def take_spare(self) -> Connection | None:
         try:
@@ -111,27 +134,36 @@ class Worker(threading.Thread):
 
     def run(self) -> None:
         s = self.shared
+        fd = -1
         self.conn = s.take_spare() or Connection(s.http)
-        fd = os.open(s.path, os.O_WRONLY)
-        buf = memoryview(bytearray(s.buffer_size))
         try:
-            while not s.stop.is_set() and self.wid < s.wanted:
-                claim = s.bmap.claim(self.wid)
-                if claim is None:
-                    if s.bmap.is_complete:
-                        return
-                    s.stop.wait(self._idle_wait())
-                    continue
-                self._fetch_claim(fd, buf, claim)
+            fd = os.open(s.path, os.O_WRONLY)
+            self._loop(fd, memoryview(bytearray(s.buffer_size)))
         except Cancelled:
             pass
         except DownloadError as e:
-            s.on_error(e)
+            s.fail(e)
+        except OSError as e:
+            s.fail(disk_error(e))
+        except Exception as e:  # a thread must never die silently and be respawned forever
+            s.fail(FatalError(f"internal error in a connection: {type(e).__name__}: {e}"))
         finally:
             self.slot.active = False
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
             self.conn.close()
             s.wake.set()
+
+    def _loop(self, fd: int, buf: memoryview) -> None:
+        s = self.shared
+        while not s.stop.is_set() and self.wid < s.wanted:
+            claim = s.bmap.claim(self.wid)
+            if claim is None:
+                if s.bmap.is_complete:
+                    return
+                s.stop.wait(self._idle_wait())
+                continue
+            self._fetch_claim(fd, buf, claim)
 
     def _idle_wait(self) -> float:
         retry_at = self.shared.bmap.earliest_retry()
@@ -151,7 +183,7 @@ class Worker(threading.Thread):
             while pos < limit:
                 until = min(limit, pos + self._request_bytes)
                 s.bmap.note_request(claim.segment, until)
-                stream = self.conn.open_range(s.remote, pos, until)
+                stream = self._open(pos, until)
                 started = time.monotonic()
                 try:
                     self._publish(pos, limit, stream)
@@ -171,6 +203,23 @@ class Worker(threading.Thread):
         finally:
             self.slot.active = False
 
+    def _open(self, start: int, end: int) -> RangeStream:
+        """A checked range; a lone 200 once ranges have worked is a glitch, not a verdict,
+        and a refused redirect target (an expired signed URL) sends us back to the origin."""
+        s = self.shared
+        try:
+            stream = self.conn.open_range(s.remote, start, end)
+        except RangeNotSupported:
+            if not s.ranges_worked:
+                raise
+            raise RetriableError("the server ignored a Range request this time") from None
+        except Refused as e:
+            if s.remote.url == s.origin_url:
+                raise
+            raise RemoteChanged(f"{e} for the redirected URL; asking the original one") from None
+        s.ranges_worked = True
+        return stream
+
     def _size_next_request(self, nbytes: int, seconds: float) -> None:
         if nbytes > 0 and seconds > 0:
             wanted = int(nbytes / seconds * REQUEST_SECONDS)
@@ -187,7 +236,7 @@ class Worker(threading.Thread):
         self._reconnected = now
         self.conn.close()
         self.conn = Connection(self.shared.http)
-        self.shared.on_event(f"connection {self.wid} is much slower than the others; reconnecting")
+        self.shared.say(f"connection {self.wid} is much slower than the others; reconnecting")
 
     def _publish(self, pos: int, limit: int, stream: RangeStream) -> None:
         slot = self.slot
@@ -221,6 +270,11 @@ class Worker(threading.Thread):
 
     def _retry_later(self, claim: Claim, error: RetriableError) -> None:
         s = self.shared
+        if error.busy and s.others_active(self.wid):
+            # Most likely a per-client connection limit: fewer connections, no strike.
+            s.bmap.release(claim.segment, backoff=backoff_delay(1, error.retry_after))
+            s.on_busy(self.wid)
+            return
         failures = s.bmap.failures(claim.segment) + 1
         delay = backoff_delay(failures, error.retry_after)
         s.bmap.release(claim.segment, failed=True, backoff=delay)
@@ -228,4 +282,4 @@ class Worker(threading.Thread):
             raise FatalError(
                 f"gave up on bytes {claim.start}-{claim.end - 1} after {failures} attempts: {error}"
             )
-        s.on_event(f"connection {self.wid}: {error}; retrying in {delay:.1f} s")
+        s.say(f"connection {self.wid}: {error}; retrying in {delay:.1f} s")

@@ -33,6 +33,15 @@ def run_tui(urls: list[str], args: argparse.Namespace, options: Options) -> int:
     except EngineLocked as e:
         print(f"rangetui: {e}", file=sys.stderr)
         return EXIT_LOCKED
+    except DownloadError as e:
+        print(f"rangetui: error: {e}", file=sys.stderr)
+        return EXIT_LOCKED
+    except OSError as e:
+        print(
+            f"rangetui: error: cannot use the state dir {engine.store.root}: {e.strerror or e}",
+            file=sys.stderr,
+        )
+        return EXIT_LOCKED
     try:
         run_app(engine, urls, args, options)
     finally:
