@@ -8,6 +8,12 @@ endless bodies or header blocks, overlong 206 bodies, chunked bodies of tiny
 chunks, tiny socket writes, and a representation that changes every N GETs.
 ``FaultServer(ssl_context=...)`` serves HTTPS.
 
+Misbehaviour of real servers and CDNs: a HEAD that disagrees with GET
+(``head_headers``), a lone 200 to a Range request (``ignore_range_times``), a
+per-client connection limit (``max_concurrent``), a hostile reason phrase
+(``reason``) and short-lived signed redirect targets (``add_redirect(signed=True)``
+with ``sig_ttl`` on the target).
+
 ``fail_statuses`` and ``drop_times`` are consumed in place: each failing GET
 pops one status, each fired drop/short/stall fault decrements ``drop_times``.
 Setting them again on :meth:`FaultServer.resource` re-arms the fault.
@@ -28,7 +34,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final, Literal
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 AUTO_ETAG: Final = "<auto>"
 """Default of :attr:`Resource.etag`: replaced by a strong ETag derived from the data."""
@@ -85,9 +91,24 @@ class Resource:
     versions: list[bytes] = field(default_factory=list)
     """Next representations, consumed one every ``change_every`` GETs."""
     change_every: int | None = None
+    head_headers: dict[str, str] = field(default_factory=dict)
+    """Merged onto HEAD answers only, after ``extra_headers``: a HEAD that disagrees with GET."""
+    ignore_range_times: int = 0
+    """The next N ranged GETs are answered 200 with the whole body; consumed in place."""
+    max_concurrent: int | None = None
+    """GETs beyond this many in flight at once get 503 with ``Retry-After: 1``."""
+    head_gate: threading.Barrier | None = None
+    """HEADs wait (up to 2 s) at this barrier, so that several clients' probes end together."""
+    reason: str | None = None
+    """The reason phrase of every status line for this resource, sent verbatim."""
+    sig_ttl: float | None = None
+    """Only requests whose ``sig`` query a signed redirect issued in the last
+    ``sig_ttl`` seconds are served; the others get 403 (an expired signed URL)."""
     auto_etag: bool = field(init=False, default=False)
     gets: int = field(init=False, default=0)
     """GETs that reached the body stage (ranged or not), for ``change_every``."""
+    inflight: int = field(init=False, default=0)
+    """GETs being answered right now, for ``max_concurrent``."""
 
     def __post_init__(self) -> None:
         if self.etag == AUTO_ETAG:
@@ -106,6 +127,8 @@ class Redirect:
 
     location: str
     status: int = 302
+    signed: bool = False
+    """Append a fresh ``sig=N`` query to ``location`` on every answer."""
 
 
 @dataclass(frozen=True)
@@ -276,43 +299,62 @@ class _Handler(BaseHTTPRequestHandler):
         elif isinstance(entry, Resource) and entry.endless_headers:
             self._flood_headers(route, entry)
         elif isinstance(entry, Redirect):
-            headers = [("Location", entry.location), ("Content-Length", "0")]
+            location = self.owner._sign(entry.location) if entry.signed else entry.location
+            headers = [("Location", location), ("Content-Length", "0")]
             self._start(route, entry.status, headers)
+        elif entry.sig_ttl is not None and not self.owner._signature_ok(self.path, entry.sig_ttl):
+            self._answer_plain(route, 403, head, entry)
         elif entry.status is not None:
             self._answer_plain(route, entry.status, head, entry)
         elif head:
+            if entry.head_gate is not None:
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    entry.head_gate.wait(2.0)
             self._serve_head(route, entry)
         else:
             failed = self.owner._take_fail_status(entry)
             if failed is not None:
                 self._answer_plain(route, failed, head, entry)
+            elif not self.owner._enter(entry):
+                self._answer_plain(route, 503, head, entry, retry_after="1")
             else:
-                self._serve_get(route, entry)
+                try:
+                    self._serve_get(route, entry)
+                finally:
+                    self.owner._leave(entry)
 
     def _answer_plain(
-        self, route: str, status: int, head: bool, res: Resource | None = None
+        self,
+        route: str,
+        status: int,
+        head: bool,
+        res: Resource | None = None,
+        retry_after: str | None = None,
     ) -> None:
         phrase = self.responses.get(status, ("",))[0]
         body = f"{status} {phrase}\n".encode()
         headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        reason = None
         if res is not None:
-            if res.retry_after is not None:
-                headers.append(("Retry-After", res.retry_after))
+            retry_after = retry_after or res.retry_after
+            if retry_after is not None:
+                headers.append(("Retry-After", retry_after))
             headers = _merge(headers, res.extra_headers)
-        self._start(route, status, headers)
+            reason = res.reason
+        self._start(route, status, headers, reason)
         if not head:
             self.wfile.write(body)
 
     def _serve_head(self, route: str, res: Resource) -> None:
         if res.head_status is not None:
-            self._start(
-                route, res.head_status, _merge([("Content-Length", "0")], res.extra_headers)
-            )
+            headers = _merge([("Content-Length", "0")], res.extra_headers)
+            self._start(route, res.head_status, _merge(headers, res.head_headers), res.reason)
             return
         headers = _entity_headers(res)
         if res.send_length:
             headers.append(("Content-Length", str(len(res.data))))
-        self._start(route, 200, _merge(headers, res.extra_headers))
+        headers = _merge(_merge(headers, res.extra_headers), res.head_headers)
+        self._start(route, 200, headers, res.reason)
 
     def _serve_get(self, route: str, res: Resource) -> None:
         data, etag = self.owner._current_version(res)
@@ -321,7 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = _entity_headers(res, etag)
         if wanted == "unsatisfiable":
             headers += [("Content-Range", f"bytes */{size}"), ("Content-Length", "0")]
-            self._start(route, 416, _merge(headers, res.extra_headers))
+            self._start(route, 416, _merge(headers, res.extra_headers), res.reason)
             return
         start, end = (0, size) if wanted == "ignore" else wanted
         status = 200 if wanted == "ignore" else 206
@@ -339,7 +381,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers.append(("Content-Length", str(len(body))))
         else:
             self.close_connection = True
-        self._start(route, status, _merge(headers, res.extra_headers))
+        self._start(route, status, _merge(headers, res.extra_headers), res.reason)
         complete = self._send_body(route, res, body)
         if complete and res.endless:
             self.close_connection = True
@@ -372,17 +414,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _wanted_range(self, res: Resource, size: int, etag: str | None) -> RangeResult:
         value = self.headers.get("Range")
-        if value is None or not res.accept_ranges:
+        if value is None or not res.accept_ranges or self.owner._take_ignore_range(res):
             return "ignore"
         if_range = self.headers.get("If-Range")
         if if_range is not None and not if_range_matches(if_range, etag, res.last_modified):
             return "ignore"
         return parse_range(value, size)
 
-    def _start(self, route: str, status: int, headers: list[tuple[str, str]]) -> None:
+    def _start(
+        self, route: str, status: int, headers: list[tuple[str, str]], reason: str | None = None
+    ) -> None:
         """Record the request, then send the status line and headers."""
         self.owner._record(self, route, status)
-        self.send_response(status)
+        self.send_response(status, reason)
         for name, value in headers:
             self.send_header(name, value)
         if self.close_connection:
@@ -477,6 +521,7 @@ class FaultServer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._routes: dict[str, Resource | Redirect] = {}
+        self._sigs: dict[str, float] = {}
         self._sent: dict[str, int] = {}
         self._conns: dict[socket.socket, threading.Thread] = {}
         self.requests: list[RequestRecord] = []
@@ -550,10 +595,21 @@ class FaultServer:
             raise KeyError(f"{path} is a redirect")
         return entry
 
-    def add_redirect(self, path: str, location: str, status: int = 302) -> str:
-        """Answer ``status`` with ``Location: location`` at ``path``; returns its URL."""
-        self._routes[_check_path(path)] = Redirect(location, status)
+    def add_redirect(
+        self, path: str, location: str, status: int = 302, signed: bool = False
+    ) -> str:
+        """Answer ``status`` with ``Location: location`` at ``path``; returns its URL.
+
+        ``signed``: every answer appends a fresh ``sig=N`` query, as short-lived signed
+        URLs do; a target with ``sig_ttl`` set serves only recent signatures.
+        """
+        self._routes[_check_path(path)] = Redirect(location, status, signed)
         return self.url(path)
+
+    def signatures_issued(self) -> int:
+        """How many signed redirects have been answered."""
+        with self._lock:
+            return len(self._sigs)
 
     # -- counters ----------------------------------------------------------
 
@@ -633,6 +689,37 @@ class FaultServer:
     def _take_fail_status(self, res: Resource) -> int | None:
         with self._lock:
             return res.fail_statuses.pop(0) if res.fail_statuses else None
+
+    def _take_ignore_range(self, res: Resource) -> bool:
+        with self._lock:
+            if res.ignore_range_times <= 0:
+                return False
+            res.ignore_range_times -= 1
+            return True
+
+    def _enter(self, res: Resource) -> bool:
+        """Count one GET in flight; False (not counted) when ``max_concurrent`` are."""
+        with self._lock:
+            if res.max_concurrent is not None and res.inflight >= res.max_concurrent:
+                return False
+            res.inflight += 1
+            return True
+
+    def _leave(self, res: Resource) -> None:
+        with self._lock:
+            res.inflight -= 1
+
+    def _sign(self, location: str) -> str:
+        with self._lock:
+            sig = str(len(self._sigs) + 1)
+            self._sigs[sig] = time.monotonic()
+        return f"{location}{'&' if '?' in location else '?'}sig={sig}"
+
+    def _signature_ok(self, target: str, ttl: float) -> bool:
+        sig = parse_qs(urlsplit(target).query).get("sig", [""])[0]
+        with self._lock:
+            issued = self._sigs.get(sig)
+        return issued is not None and time.monotonic() - issued <= ttl
 
     def _take_fault(self, res: Resource) -> bool:
         with self._lock:

@@ -158,10 +158,18 @@ class Download:
                 self._verify(placement, fd)
                 finish_file(fd, placement.part, placement.target)
         except PartBusy:
-            if self.output is not None or len(exclude) >= MAX_NAME_TRIES:
-                raise
+            if self.output is not None or len(exclude) >= MAX_NAME_TRIES or self._ours(placement):
+                raise  # the same file, or -o: two writers must not race for it
             return self._fetch_placed(remote, cancel, exclude | {placement.target})
         return placement
+
+    def _ours(self, placement: Placement) -> bool:
+        """Is the busy .part a download of this same URL (then it is the same job)?"""
+        try:
+            state = self.store.load_map(placement.target)
+        except CorruptState:
+            return False
+        return state is not None and state.url == self.url
 
     def _probe(self, cancel: threading.Event, trust_head: bool = True) -> Remote:
         """Probe with retries; the open connection is kept for the first worker."""

@@ -394,7 +394,7 @@ class RangeStream:
     def close(self) -> None:
         """Return a fully read connection to the pool; drop one we leave mid-body."""
         with contextlib.suppress(Exception):
-            if self._left == 0 and (self._body is None or self._body.isclosed()):
+            if self._left == 0 and self._body is not None and self._body.isclosed():
                 self._resp.raw.release_conn()
             else:
                 self._resp.close()

@@ -45,7 +45,7 @@ class Placement:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise FatalError(f"another rangetui is already downloading {self.target}") from None
+                raise PartBusy(f"another rangetui is already downloading {self.target}") from None
             yield fd
         finally:
             os.close(fd)
