@@ -389,10 +389,13 @@ def test_details_redact_credentials_and_log_lists_events(
             await pilot.press("escape")
             await pilot.press("l")
             assert isinstance(app.screen, LogScreen)
-            await pilot.pause(0.3)
             log = app.screen.query_one("#log", RichLog)
-            lines = "\n".join(strip.text for strip in log.lines)
-            assert "d.bin: done" in lines and "s3cret" not in lines
+
+            def lines() -> str:
+                return "\n".join(strip.text for strip in log.lines)
+
+            await until(pilot, lambda: "d.bin: done" in lines())  # RichLog writes once laid out
+            assert "s3cret" not in lines()
             await pilot.press("escape")
             assert not isinstance(app.screen, LogScreen)
 
