@@ -59,7 +59,6 @@ class Download:
         self.options = options or Options()
         self.store = store or Store()
         self._on_event = on_event or (lambda _msg: None)
-        self._lock = threading.Lock()
         self._phase = Phase.QUEUED
         self._message = ""
         self._target: Path | None = None
