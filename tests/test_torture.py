@@ -388,7 +388,8 @@ class SyncRecorder:
         self.maps_saved = 0
         self.violations: list[str] = []
         self.real = {
-            name: getattr(os, name) for name in ("pwrite", "fdatasync", "fsync", "replace")
+            name: getattr(os, name)
+            for name in ("pwrite", "splice", "fdatasync", "fsync", "replace")
         }
 
     def _is_part(self, fd: int) -> bool:
@@ -400,6 +401,15 @@ class SyncRecorder:
     def pwrite(self, fd: int, data: bytes, offset: int) -> int:
         n: int = self.real["pwrite"](fd, data, offset)
         if self._is_part(fd):
+            with self.lock:
+                self.written.append((offset, offset + n))
+        return n
+
+    def splice(self, src: int, dst: int, count: int, **kw: int) -> int:
+        """Zero-copy writes (socket → pipe → file) count as writes like pwrite."""
+        n: int = self.real["splice"](src, dst, count, **kw)
+        offset = kw.get("offset_dst")
+        if offset is not None and self._is_part(dst):
             with self.lock:
                 self.written.append((offset, offset + n))
         return n

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import errno
+import fcntl
 import http.client
+import os
 import re
+import select
 import socket
 import time
 from dataclasses import dataclass
@@ -31,6 +35,10 @@ from rangetui.core.errors import (
 
 MAX_REDIRECTS = 10
 FILL_SECONDS = 0.25
+SPLICE_MIN = 64 * 1024
+SPLICE_PIPE = 1024 * 1024
+F_SETPIPE_SZ = 1031
+SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _CONTENT_RANGE_RE = re.compile(
     r"^\s*bytes\s+(?:(\d{1,20})-(\d{1,20})|\*)/(\d{1,20}|\*)\s*$", re.IGNORECASE | re.ASCII
@@ -326,6 +334,75 @@ class RangeStream:
         plain = isinstance(fp, http.client.HTTPResponse) and not fp.chunked
         self._body: http.client.HTTPResponse | None = fp if plain else None
         self._error: RetriableError | None = None
+        self._splice: Splice | None = None
+        self._copy_only = False
+
+    def _socket(self) -> Any:
+        conn = getattr(self._resp.raw, "_connection", None) or getattr(
+            self._resp.raw, "connection", None
+        )
+        return getattr(conn, "sock", None)
+
+    def splice_into(self, fd: int, offset: int, want: int) -> int | None:
+        """Move up to ``want`` body bytes from the socket into ``fd`` at ``offset`` inside
+        the kernel (splice through a pipe): no copy through Python, about a third less
+        CPU on a fast link. None when this stream cannot (TLS, chunked, a short body);
+        the caller then uses :meth:`readinto` for the whole stream.
+
+        The choice is made once per stream: after the first spliced byte, http.client's
+        buffer is empty and must stay so, or bytes would be skipped."""
+        if self._splice is None:
+            if not self._start_splice():
+                return None
+            return self._drain_buffered(fd, offset)
+        if self._left == 0:
+            return 0
+        try:
+            n = self._splice.move(fd, offset, min(want, self._left or 0))
+        except TimeoutError:
+            raise RetriableError("the connection stalled (no data before the timeout)") from None
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+                raise  # the file's fault: the caller reports a disk error
+            raise RetriableError(f"the connection dropped: {_first_line(e)}") from None
+        if n == 0:
+            raise RetriableError("the server closed the connection early")
+        self._account(n)
+        return n
+
+    def _start_splice(self) -> bool:
+        if self._copy_only:
+            return False
+        sock = self._socket()
+        body_left = self._left or 0
+        if self._body is None or type(sock) is not socket.socket or body_left < 2 * SPLICE_MIN:
+            self._copy_only = True
+            return False
+        self._splice = Splice(sock)
+        return True
+
+    def _drain_buffered(self, fd: int, offset: int) -> int:
+        """One read of SPLICE_MIN through http.client: it returns what it had buffered and
+        reads the rest straight from the socket, leaving its buffer empty."""
+        buf = memoryview(bytearray(SPLICE_MIN))
+        n = self._read_some(buf)
+        if n == 0:
+            raise RetriableError("the server closed the connection early")
+        done = 0
+        while done < n:
+            done += os.pwrite(fd, buf[done:n], offset + done)
+        if self._left is not None:
+            self._left -= n
+        return n
+
+    def _account(self, n: int) -> None:
+        body = self._body
+        assert body is not None and self._left is not None
+        self._left -= n
+        if body.length is not None:
+            body.length -= n
+            if body.length == 0:
+                body._close_conn()  # type: ignore[attr-defined]  # as http.client does at the end
 
     def readinto(self, buf: memoryview) -> int:
         """Fill ``buf`` as far as the link gives within FILL_SECONDS; 0 means a clean end.
@@ -393,6 +470,8 @@ class RangeStream:
 
     def close(self) -> None:
         """Return a fully read connection to the pool; drop one we leave mid-body."""
+        if self._splice is not None:
+            self._splice.close()
         with contextlib.suppress(Exception):
             if self._left == 0 and self._body is not None and self._body.isclosed():
                 self._resp.raw.release_conn()
@@ -408,6 +487,44 @@ class RangeStream:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+class Splice:
+    """A pipe that carries bytes from a socket to a file without leaving the kernel."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.r, self.w = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self.w, F_SETPIPE_SZ, SPLICE_PIPE)
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+        timeout = sock.gettimeout()
+        self._timeout_ms = None if timeout is None else int(timeout * 1000)
+
+    def move(self, fd: int, offset: int, want: int) -> int:
+        """Bytes moved from the socket into ``fd`` at ``offset``; 0 at the end of stream.
+
+        The pipe is drained into the file before returning, so a failure leaves nothing
+        in it that was counted; on any error the stream is closed, never reused.
+        """
+        while True:
+            if not self._poll.poll(self._timeout_ms):
+                raise TimeoutError
+            try:
+                n = os.splice(self.sock.fileno(), self.w, want, flags=SPLICE_FLAGS)
+                break
+            except BlockingIOError:
+                continue
+        moved = 0
+        while moved < n:
+            moved += os.splice(self.r, fd, n - moved, offset_dst=offset + moved)
+        return n
+
+    def close(self) -> None:
+        for end in (self.r, self.w):
+            with contextlib.suppress(OSError):
+                os.close(end)
 
 
 def _check_same_remote(resp: requests.Response, remote: Remote, total: int | None) -> None:

@@ -81,6 +81,7 @@ class WorkerShared:
     errors: list[DownloadError] = field(default_factory=list)
     """This attempt's failures; a worker still winding down from a stop reports nothing."""
     ranges_worked: bool = False
+    zero_copy: bool = True
 
     def fail(self, error: DownloadError) -> None:
         if not self.stop.is_set():
@@ -256,17 +257,28 @@ class Worker(threading.Thread):
             want = min(len(buf), min(until, limit) - pos)
             if s.limiter is not None:
                 want = s.limiter.take(want, s.stop)
-            n = stream.readinto(buf[:want])
-            if n == 0:
-                raise RetriableError("the server closed the connection early")
-            if s.stop.is_set():
-                raise Cancelled("stopped")
-            write_all(fd, buf[:n], pos)
+            n = self._move(stream, fd, buf[:want], pos)
             limit = s.bmap.advance(segment, n)
             pos += n
             slot.pos, slot.end = pos, limit
             slot.received += n
         return pos, limit
+
+    def _move(self, stream: RangeStream, fd: int, buf: memoryview, pos: int) -> int:
+        """Bytes from the response into the file at ``pos``: spliced in the kernel when the
+        stream allows it, else read into our buffer and written with pwrite."""
+        s = self.shared
+        if s.zero_copy:
+            moved = stream.splice_into(fd, pos, len(buf))
+            if moved is not None:
+                return moved
+        n = stream.readinto(buf)
+        if n == 0:
+            raise RetriableError("the server closed the connection early")
+        if s.stop.is_set():
+            raise Cancelled("stopped")
+        write_all(fd, buf[:n], pos)
+        return n
 
     def _retry_later(self, claim: Claim, error: RetriableError) -> None:
         s = self.shared
