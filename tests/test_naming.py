@@ -426,3 +426,8 @@ def test_unique_path_properties(name: str, scratch_dir: Path) -> None:
         assert is_inside(scratch_dir, second)
     finally:
         first.unlink()
+
+
+def test_zero_width_and_bom_characters_are_removed() -> None:
+    assert sanitize_filename("\ufeff.hidden") == "hidden"
+    assert sanitize_filename("re\u200bport\u200d.pdf") == "report.pdf"

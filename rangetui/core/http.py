@@ -204,6 +204,8 @@ def _request(
     except requests.exceptions.ReadTimeout:
         raise RetriableError(f"no answer from {_host(url)} (timed out)") from None
     except requests.exceptions.ConnectionError as e:
+        if _no_such_host(e):  # a typo in the host name does not fix itself
+            raise FatalError(f"cannot connect to {_host(url)}: host not found") from None
         raise RetriableError(f"cannot connect to {_host(url)}: {_cause(e)}") from None
     except requests.exceptions.RequestException as e:
         raise RetriableError(f"request failed: {_first_line(e)}") from None
@@ -215,6 +217,12 @@ def _host(url: str) -> str:
 
 def _first_line(e: BaseException) -> str:
     return printable(str(e).splitlines()[0]) if str(e) else type(e).__name__
+
+
+def _no_such_host(e: BaseException) -> bool:
+    """NXDOMAIN is final; "temporary failure in name resolution" is worth a retry."""
+    text = str(e)
+    return "Name or service not known" in text or "nodename nor servname" in text
 
 
 def _cause(e: BaseException) -> str:

@@ -185,9 +185,10 @@ def _clean(name: str) -> str:
 
 
 def _is_invisible(char: str) -> bool:
-    """Controls can rewrite a terminal, bidi overrides disguise extensions, surrogates can't
-    be encoded to a file name at all."""
-    return char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Cs")
+    """Controls can rewrite a terminal, bidi overrides and other format characters (zero
+    width spaces, BOM) disguise names and extensions, surrogates can't be encoded to a
+    file name at all."""
+    return char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Cs", "Cf")
 
 
 def _strip_edges(name: str) -> str:
