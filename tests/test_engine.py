@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rangetui.core.download import Options, Phase
-from rangetui.core.engine import Engine, EngineLocked, JobSnapshot
+from rangetui.core.engine import Engine, EngineLocked
 from rangetui.core.errors import FatalError
 from rangetui.core.store import Store
 from tests.conftest import payload
+from tests.engine_helpers import wait_job
 from tests.faultserver import FaultServer
 
 MiB = 1024 * 1024
@@ -27,16 +28,7 @@ def engine(state_dir: Path) -> Iterator[Engine]:
     eng.shutdown()
 
 
-def wait_for(
-    engine: Engine, job_id: str, pred: Callable[[JobSnapshot], bool], secs: float = 20
-) -> JobSnapshot:
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        snap = engine.snapshot().find(job_id)
-        if snap is not None and pred(snap):
-            return snap
-        time.sleep(0.05)
-    raise AssertionError(f"timed out; last: {engine.snapshot().find(job_id)}")
+wait_for = wait_job
 
 
 def sha(data: bytes) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from rangetui.core.download import Download
-from rangetui.core.engine import Engine, JobSnapshot
+from rangetui.core.engine import Engine
 from rangetui.core.errors import DownloadError
 from rangetui.core.http import Connection, HttpOptions
 from rangetui.core.model import Options, Phase
@@ -38,6 +38,7 @@ from tests.cli_helpers import (
     sha256_file,
 )
 from tests.conftest import payload
+from tests.engine_helpers import wait_job
 from tests.faultserver import FaultServer, RequestRecord
 
 pytestmark = pytest.mark.timeout(60)
@@ -89,20 +90,6 @@ def engine(state_dir: Path) -> Iterator[Engine]:
     eng.start()
     yield eng
     eng.shutdown()
-
-
-def wait_job(
-    engine: Engine, job_id: str, pred: Callable[[JobSnapshot], bool], secs: float, what: str
-) -> JobSnapshot:
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        snap = engine.snapshot().find(job_id)
-        if snap is not None and pred(snap):
-            return snap
-        time.sleep(0.02)
-    snap = engine.snapshot().find(job_id)
-    last = None if snap is None else (snap.status, snap.job.error, snap.live is not None)
-    raise AssertionError(f"timed out after {secs} s waiting for {what}; last: {last}")
 
 
 def claimed(state: ResumeState | None) -> int:

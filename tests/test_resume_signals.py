@@ -105,14 +105,7 @@ def test_ctrl_c_on_a_slow_link_keeps_what_arrived(server: FaultServer, downloads
     out = downloads / "slowlink.bin"
     args = (url, "-o", out, "-t", str(CONNS))
 
-    proc = start_get(*args)
-    try:
-        wait_for(lambda: server.bytes_sent("/slowlink.bin") >= MiB, 15, "1 MiB to be sent")
-    finally:
-        proc.send_signal(signal.SIGINT)
-    first = finish(proc, 10)
-    assert first.code != 0, first.describe()
-    sent_before = server.bytes_sent("/slowlink.bin")
+    sent_before = _interrupt_at(server, "/slowlink.bin", args, MiB)
 
     server.resource("/slowlink.bin").rate = None
     server.reset_counters()
@@ -210,14 +203,7 @@ def test_interrupted_dir_download_resumes_under_the_same_name(
     url = server.add("/named.bin", data, rate=2 * RATE)
     args = (url, "-d", downloads, "-t", str(CONNS), "-b", BUFFER)
 
-    proc = start_get(*args)
-    try:
-        wait_for(lambda: server.bytes_sent("/named.bin") >= 6 * MiB, 10, "6 MiB to be sent")
-    finally:
-        proc.send_signal(signal.SIGINT)
-    first = finish(proc, 10)
-    assert first.code != 0, first.describe()
-    sent_before = server.bytes_sent("/named.bin")
+    sent_before = _interrupt_at(server, "/named.bin", args, 6 * MiB)
 
     server.resource("/named.bin").rate = None
     server.reset_counters()
