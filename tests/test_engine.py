@@ -28,9 +28,6 @@ def engine(state_dir: Path) -> Iterator[Engine]:
     eng.shutdown()
 
 
-wait_for = wait_job
-
-
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -38,7 +35,7 @@ def sha(data: bytes) -> str:
 def test_add_runs_to_done(engine: Engine, server: FaultServer, downloads: Path) -> None:
     data = payload(3 * MiB)
     job = engine.add(server.add("/a.bin", data), downloads)
-    snap = wait_for(engine, job, lambda j: j.status is Phase.DONE)
+    snap = wait_job(engine, job, lambda j: j.status is Phase.DONE)
     assert sha((downloads / "a.bin").read_bytes()) == sha(data)
     assert snap.fraction == 1.0 and snap.blocks is not None and snap.blocks.completed == len(data)
 
@@ -67,15 +64,15 @@ def test_pause_stops_traffic_and_resume_finishes(
     job = engine.add(
         server.add("/p.bin", data, rate=MiB), downloads, options=Options(connections=2)
     )
-    wait_for(engine, job, lambda j: j.completed > MiB)
+    wait_job(engine, job, lambda j: j.completed > MiB)
     engine.pause(job)
-    wait_for(engine, job, lambda j: j.status is Phase.PAUSED and j.live is None)
+    wait_job(engine, job, lambda j: j.status is Phase.PAUSED and j.live is None)
     sent = server.bytes_sent("/p.bin")
     time.sleep(0.6)
     assert server.bytes_sent("/p.bin") == sent
     server.resource("/p.bin").rate = None
     engine.resume(job)
-    wait_for(engine, job, lambda j: j.status is Phase.DONE)
+    wait_job(engine, job, lambda j: j.status is Phase.DONE)
     assert sha((downloads / "p.bin").read_bytes()) == sha(data)
 
 
@@ -88,14 +85,14 @@ def test_restart_resumes_running_and_keeps_paused(
     two = Options(connections=2)
     run = first.add(server.add("/r.bin", data, rate=MiB), downloads, options=two)
     held = first.add(server.add("/h.bin", data), downloads, paused=True)
-    wait_for(first, run, lambda j: j.completed > 2 * MiB)
+    wait_job(first, run, lambda j: j.completed > 2 * MiB)
     first.shutdown()
     server.resource("/r.bin").rate = None
     server.reset_counters()
     second = Engine(Store(state_dir))
     second.start()
     try:
-        wait_for(second, run, lambda j: j.status is Phase.DONE)
+        wait_job(second, run, lambda j: j.status is Phase.DONE)
         assert second.snapshot().find(held).status is Phase.PAUSED  # type: ignore[union-attr]
         assert server.bytes_sent("/r.bin") < len(data) - 2 * MiB + MiB
         assert sha((downloads / "r.bin").read_bytes()) == sha(data)
@@ -110,7 +107,7 @@ def test_remove_keeps_or_deletes_partial(
     job = engine.add(
         server.add("/x.bin", payload(8 * MiB), rate=MiB), downloads, options=Options(connections=2)
     )
-    wait_for(engine, job, lambda j: j.completed > 0)
+    wait_job(engine, job, lambda j: j.completed > 0)
     engine.remove(job, delete_partial=delete)
     deadline = time.monotonic() + 10
     while engine.snapshot().find(job) is not None or engine._running:
@@ -125,11 +122,11 @@ def test_failed_job_keeps_reason_and_can_be_retried(
 ) -> None:
     url = server.add("/later.bin", payload(MiB), status=404)
     job = engine.add(url, downloads)
-    snap = wait_for(engine, job, lambda j: j.status is Phase.FAILED)
+    snap = wait_job(engine, job, lambda j: j.status is Phase.FAILED)
     assert "404" in (snap.job.error or "")
     server.resource("/later.bin").status = None
     engine.resume(job)
-    wait_for(engine, job, lambda j: j.status is Phase.DONE)
+    wait_job(engine, job, lambda j: j.status is Phase.DONE)
 
 
 def test_connections_can_change_while_running(
@@ -138,11 +135,11 @@ def test_connections_can_change_while_running(
     job = engine.add(
         server.add("/c.bin", payload(16 * MiB), rate=MiB), downloads, options=Options(connections=2)
     )
-    wait_for(engine, job, lambda j: j.connections == 2)
+    wait_job(engine, job, lambda j: j.connections == 2)
     engine.set_connections(job, 4)
-    wait_for(engine, job, lambda j: j.connections == 4)
+    wait_job(engine, job, lambda j: j.connections == 4)
     engine.set_connections(job, 1)
-    wait_for(engine, job, lambda j: j.connections == 1)
+    wait_job(engine, job, lambda j: j.connections == 1)
     engine.pause(job)
 
 
@@ -157,7 +154,7 @@ def test_adding_an_unfinished_url_again_returns_the_same_job(
     url = server.add("/twice.bin", payload(4 * MiB), rate=MiB)
     first = engine.add(url, downloads, options=Options(connections=2))
     assert engine.add(url, downloads) == first
-    wait_for(engine, first, lambda j: j.completed > 0)
+    wait_job(engine, first, lambda j: j.completed > 0)
     assert engine.add(url, downloads) == first
     assert [j.id for j in engine.snapshot().jobs] == [first]
     engine.pause(first)
@@ -168,8 +165,8 @@ def test_a_finished_url_can_be_fetched_again(
 ) -> None:
     url = server.add("/again.bin", payload(MiB))
     first = engine.add(url, downloads)
-    wait_for(engine, first, lambda j: j.status is Phase.DONE)
+    wait_job(engine, first, lambda j: j.status is Phase.DONE)
     second = engine.add(url, downloads)
     assert second != first
-    wait_for(engine, second, lambda j: j.status is Phase.DONE)
+    wait_job(engine, second, lambda j: j.status is Phase.DONE)
     assert (downloads / "again (1).bin").exists()
