@@ -624,6 +624,24 @@ class FaultServer:
                 return sum(self._sent.values())
             return self._sent.get(_strip_query(path), 0)
 
+    def wait_idle(self, path: str, timeout: float = 5.0) -> bool:
+        """Wait until no GET of ``path`` is being served; False on timeout.
+
+        A client that closes its socket is noticed only at the handler's next
+        write, and the write before that lands in the kernel buffer and is
+        counted; tests that compare :meth:`bytes_sent` across a pause wait here
+        first so that slice does not look like traffic after the pause.
+        """
+        res = self.resource(path)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if res.inflight == 0:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
     def get_count(self, path: str) -> int:
         """Number of GET requests matched on ``path`` (query ignored)."""
         route = _strip_query(path)

@@ -67,6 +67,7 @@ def test_pause_stops_traffic_and_resume_finishes(
     wait_job(engine, job, lambda j: j.completed > MiB)
     engine.pause(job)
     wait_job(engine, job, lambda j: j.status is Phase.PAUSED and j.live is None)
+    assert server.wait_idle("/p.bin"), "the server still serves the paused download"
     sent = server.bytes_sent("/p.bin")
     time.sleep(0.6)
     assert server.bytes_sent("/p.bin") == sent
