@@ -3,14 +3,17 @@
 Every case must end in a correct file or a clear error (non-zero exit, a short line on
 stderr, no traceback), within a bounded time and with bounded memory; a failed run
 leaves no OUT and never writes a byte where it does not belong in OUT.part.
-Memory is the child's peak RSS as the kernel reports it (``wait4``).
+Memory is the child's peak RSS as the kernel reports it (``wait4``, in tests/peak_rss.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -58,35 +61,68 @@ FAST_FAIL = ("--retries", "2", "--timeout", "5")
 # --------------------------------------------------------------------------- #
 
 
+PEAK_RSS = Path(__file__).with_name("peak_rss.py")
+
+
+@dataclass
+class Measured:
+    """A `rangetui get` started through tests/peak_rss.py, so its peak RSS is its own."""
+
+    proc: subprocess.Popen[bytes]
+    report: Path
+
+    @classmethod
+    def start(cls, args: list[str], report: Path, **popen: Any) -> Measured:
+        argv = [sys.executable, "-S", "-I", str(PEAK_RSS), str(report), *GET, *args]
+        proc = subprocess.Popen(
+            argv, env=cli_env(), stdin=subprocess.DEVNULL, start_new_session=True, **popen
+        )
+        return cls(proc, report)
+
+    def signal(self, signum: int) -> None:
+        """Signal the command (peak_rss.py passes it on)."""
+        self.proc.send_signal(signum)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def wait(self) -> tuple[int, int]:
+        """The command's exit code and peak RSS in bytes (asserts that it was not killed)."""
+        self.proc.wait()
+        assert self.report.exists(), "killed before it finished"
+        maxrss, status = map(int, self.report.read_text().split())
+        return os.waitstatus_to_exitcode(status), maxrss * 1024
+
+
 def run_bounded(*args: str | Path, timeout: float = MAX_SECONDS) -> tuple[Result, int]:
     """Run `rangetui get ARGS…`; returns the result and the child's peak RSS in bytes.
 
     Fails the test if the run outlives ``timeout`` (it is killed) or prints a traceback.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+    ):
         start = time.monotonic()
-        proc = subprocess.Popen(
-            [*GET, *map(str, args)], env=cli_env(), stdout=out, stderr=err, stdin=subprocess.DEVNULL
-        )
-        timer = threading.Timer(timeout, proc.kill)
+        run = Measured.start([str(a) for a in args], Path(tmp, "rss"), stdout=out, stderr=err)
+        timer = threading.Timer(timeout, run.kill)
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            run.proc.wait()
         finally:
             timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.monotonic() - start
         out.seek(0)
         err.seek(0)
-        result = Result(
-            proc.returncode,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
-            seconds,
-        )
-    assert seconds < timeout, f"not done within {timeout} s (killed)\n{result.describe()}"
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+        assert seconds < timeout, f"not done within {timeout} s (killed)\n{stderr}"
+        code, rss = run.wait()
+    result = Result(code, stdout, stderr, seconds)
     assert "Traceback" not in result.stderr, result.describe()
-    return result, usage.ru_maxrss * 1024
+    return result, rss
 
 
 def misplaced_bytes(part: Path, good: list[bytes]) -> int:
@@ -145,6 +181,17 @@ def assert_failed_clearly(result: Result) -> None:
 # --------------------------------------------------------------------------- #
 # The fault server's hostile knobs do what the tests below rely on
 # --------------------------------------------------------------------------- #
+
+
+def test_peak_rss_is_the_commands_own_not_pytests(server: FaultServer, downloads: Path) -> None:
+    """A big test process must not show up as the command's memory (see peak_rss.py)."""
+    ballast = bytearray(MAX_RSS + 50 * MiB)
+    ballast[::4096] = b"\1" * len(ballast[::4096])  # touch every page: it is resident
+    data = payload(MiB)
+    result, rss = run_bounded(server.add("/small.bin", data), "-d", downloads)
+    assert result.code == 0, result.describe()
+    assert_saved(downloads / "small.bin", data)
+    assert rss < MAX_RSS / 2, f"peak RSS {rss / MiB:.0f} MiB with {len(ballast) // MiB} MiB here"
 
 
 def test_knob_endless_body_keeps_sending(server: FaultServer) -> None:
@@ -273,34 +320,28 @@ def test_endless_body_of_unknown_length_is_bounded(server: FaultServer, download
     Nothing tells a client where such a body ends, so finishing is not expected; what is
     expected is no OUT, a prompt stop and the same small memory as any download.
     """
-    import signal
-
     url = server.add(
         "/endless", b"", accept_ranges=False, send_length=False, endless=True, rate=16 * MiB
     )
     out = downloads / "endless.bin"
-    proc = subprocess.Popen(
-        [*GET, url, "-o", str(out)],
-        env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
+    run = Measured.start([url, "-o", str(out)], downloads.parent / "rss", stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
         while server.bytes_sent("/endless") < 40 * MiB:
             assert time.monotonic() < deadline, "the endless body is not being read"
             time.sleep(0.05)
     finally:
-        proc.send_signal(signal.SIGINT)
+        run.signal(signal.SIGINT)
     stopped = time.monotonic()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
+    try:
+        code, rss = run.wait()
+    finally:
+        run.kill()
+    err = run.proc.stderr.read().decode() if run.proc.stderr else ""
     assert time.monotonic() - stopped < 5, "Ctrl-C took too long"
-    assert proc.returncode != 0
+    assert code != 0
     assert "Traceback" not in err
-    assert usage.ru_maxrss * 1024 < MAX_RSS
+    assert rss < MAX_RSS, f"peak RSS {rss / MiB:.0f} MiB"
     assert not out.exists()
 
 
