@@ -748,6 +748,10 @@ class FaultServer:
 
 
 def _strip_query(target: str) -> str:
+    """The route of a request target; an absolute-form target (what a client sends to a
+    forward proxy) counts as its path, so a FaultServer can stand in for a proxy."""
+    if target.startswith(("http://", "https://")):
+        target = "/" + target.split("://", 1)[1].partition("/")[2]
     return target.split("?", 1)[0].split("#", 1)[0]
 
 
