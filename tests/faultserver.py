@@ -104,11 +104,17 @@ class Resource:
     sig_ttl: float | None = None
     """Only requests whose ``sig`` query a signed redirect issued in the last
     ``sig_ttl`` seconds are served; the others get 403 (an expired signed URL)."""
+    slow_connections: int = 0
+    """The first N connections that GET this resource are paced at ``slow_rate`` for as
+    long as they stay open (a bad route); later connections get ``rate``."""
+    slow_rate: int = 100 * 1024
     auto_etag: bool = field(init=False, default=False)
     gets: int = field(init=False, default=0)
     """GETs that reached the body stage (ranged or not), for ``change_every``."""
     inflight: int = field(init=False, default=0)
     """GETs being answered right now, for ``max_concurrent``."""
+    slow_bytes: int = field(init=False, default=0)
+    """Body bytes written on ``slow_connections``."""
 
     def __post_init__(self) -> None:
         if self.etag == AUTO_ETAG:
@@ -203,6 +209,7 @@ class _Pacer:
         self._stop = stop
         self._start = time.monotonic()
         self._sent = 0
+        self.slow_of: Resource | None = None  # whose slow_bytes these writes count toward
 
     def sent(self, count: int) -> None:
         self._sent += count
@@ -260,6 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = None
     _chunked = False
+    _slow: bool | None = None  # this connection is one of a resource's slow_connections
 
     @property
     def owner(self) -> FaultServer:
@@ -437,7 +445,11 @@ class _Handler(BaseHTTPRequestHandler):
         step = res.write_size
         if res.chunked:
             step = min(step or res.chunk_size, res.chunk_size)
-        return _Pacer(res.rate, self.owner._stop, step)
+        if self._slow is None and res.slow_connections:
+            self._slow = self.owner._take_slow(res)
+        pacer = _Pacer(res.slow_rate if self._slow else res.rate, self.owner._stop, step)
+        pacer.slow_of = res if self._slow else None
+        return pacer
 
     def _send_body(self, route: str, res: Resource, body: memoryview) -> bool:
         """Write ``body`` unless a fault fires; returns whether it was all sent."""
@@ -464,14 +476,14 @@ class _Handler(BaseHTTPRequestHandler):
         while pos < total:
             piece = chunk[pos : pos + pacer.step]
             # Count first, so a client that has read the body always sees it counted.
-            self.owner._count(route, len(piece))
+            self.owner._count(route, len(piece), pacer.slow_of)
             try:
                 if self._chunked:
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                 else:
                     self.wfile.write(piece)
             except OSError:
-                self.owner._count(route, -len(piece))
+                self.owner._count(route, -len(piece), pacer.slow_of)
                 raise
             pos += len(piece)
             pacer.sent(len(piece))
@@ -691,9 +703,11 @@ class FaultServer:
         with self._lock:
             self.requests.append(record)
 
-    def _count(self, route: str, count: int) -> None:
+    def _count(self, route: str, count: int, slow: Resource | None = None) -> None:
         with self._lock:
             self._sent[route] = self._sent.get(route, 0) + count
+            if slow is not None:
+                slow.slow_bytes += count
 
     def _current_version(self, res: Resource) -> tuple[bytes, str | None]:
         """Count one GET, switch to the next version when due; data and ETag as one."""
@@ -738,6 +752,13 @@ class FaultServer:
         with self._lock:
             issued = self._sigs.get(sig)
         return issued is not None and time.monotonic() - issued <= ttl
+
+    def _take_slow(self, res: Resource) -> bool:
+        with self._lock:
+            if res.slow_connections <= 0:
+                return False
+            res.slow_connections -= 1
+            return True
 
     def _take_fault(self, res: Resource) -> bool:
         with self._lock:

@@ -34,6 +34,7 @@ MIN_REQUEST_BYTES = 256 * 1024
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 REQUEST_SECONDS = 1.0
 RECONNECT_SECONDS = 3.0
+STRAGGLER_CHECK_SECONDS = 0.5
 MAX_RETRY_AFTER = 300.0
 
 
@@ -226,13 +227,16 @@ class Worker(threading.Thread):
             wanted = int(nbytes / seconds * REQUEST_SECONDS)
             self._request_bytes = max(MIN_REQUEST_BYTES, min(MAX_REQUEST_BYTES, wanted))
 
+    def _should_reconnect(self, segment: int, now: float) -> bool:
+        return now - self._reconnected >= RECONNECT_SECONDS and self.shared.bmap.straggling(
+            segment, now
+        )
+
     def _leave_if_straggling(self, segment: int) -> None:
         """Far slower than its peers: open a new connection (another route, another
         server behind a balancer) between two requests, at most every few seconds."""
         now = time.monotonic()
-        if now - self._reconnected < RECONNECT_SECONDS or not self.shared.bmap.straggling(
-            segment, now
-        ):
+        if not self._should_reconnect(segment, now):
             return
         self._reconnected = now
         self.conn.close()
@@ -248,9 +252,12 @@ class Worker(threading.Thread):
     def _stream_into(
         self, stream: RangeStream, fd: int, buf: memoryview, segment: int, pos: int, until: int
     ) -> tuple[int, int]:
-        """Read one response into the file; returns the new position and segment end."""
+        """Read one response into the file; returns the new position and segment end.
+
+        Returns early, before ``until``, when this connection is straggling."""
         s, slot = self.shared, self.slot
         limit = s.bmap.limit(segment)
+        next_check = time.monotonic() + STRAGGLER_CHECK_SECONDS
         while pos < min(until, limit):
             if s.stop.is_set() or self.wid >= s.wanted:
                 raise Cancelled("stopped")
@@ -262,6 +269,13 @@ class Worker(threading.Thread):
             pos += n
             slot.pos, slot.end = pos, limit
             slot.received += n
+            now = time.monotonic()
+            if now >= next_check:
+                # A slow first request can outlast the whole download: do not wait for
+                # its end to notice; the caller closes it and reconnects.
+                next_check = now + STRAGGLER_CHECK_SECONDS
+                if self._should_reconnect(segment, now):
+                    break
         return pos, limit
 
     def _move(self, stream: RangeStream, fd: int, buf: memoryview, pos: int) -> int:
