@@ -11,7 +11,7 @@ from typing import Protocol
 
 from datafiles import Generated
 from measure import Sample, Spawner, failed, run_measured, sha256_file
-from server import SLOW_PORT
+from server import is_slow_connection
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class Env:
     rangetui: tuple[str, ...]
     straggler_log: Path
     spawner: Spawner
+    restart_server: Callable[[], None] = lambda: None
+    """Before a straggler run: so that nginx numbers its connections from 1 again."""
 
     def url(self, location: str, name: str) -> str:
         return f"{self.base_url}/{location}/{name}"
@@ -89,12 +91,12 @@ class StragglerLog:
         with self.path.open("rb") as f:
             f.seek(self.offset)
             lines = f.read().decode("ascii", "replace").splitlines()
-        conns: set[tuple[str, str]] = set()
+        conns: set[int] = set()
         for line in lines:
             parts = line.split()
-            if len(parts) >= 2:
-                conns.add((parts[0], parts[1]))
-        slow = sum(1 for port, _ in conns if SLOW_PORT.search(port))
+            if len(parts) >= 2 and parts[1].isdigit():
+                conns.add(int(parts[1]))  # $connection, the serial the slow map keys on
+        slow = sum(1 for serial in conns if is_slow_connection(serial))
         return len(conns), slow, len(lines)
 
 
@@ -112,6 +114,8 @@ class CommandCase:
 
     def run(self, env: Env) -> Sample:
         paths = Paths(env.fresh_dir("out", self.slug), env.fresh_dir("state", self.slug))
+        if self.straggler:
+            env.restart_server()
         log = StragglerLog(env.straggler_log)
         log.mark()
         try:

@@ -253,7 +253,7 @@ def execute(plan: Plan, spawner: Spawner) -> list[WorkloadResult]:
         workers, meta["nginx worker_processes"] = calibrate(env, plan.prefix, plan.data)
     with Nginx(plan.prefix, plan.data, workers) as server:
         say(f"nginx on {server.base_url}, worker_processes {workers}")
-        env = replace(env, base_url=server.base_url)
+        env = replace(env, base_url=server.base_url, restart_server=server.restart)
         write_lists(plan.work, plan.workloads, server.base_url)
         return [run_workload(wl, env, args.runs) for wl in plan.workloads]
 

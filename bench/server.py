@@ -18,7 +18,20 @@ START_SECONDS = 10.0
 STOP_SECONDS = 10.0
 RATE = "4m"  # per connection for /throttled/ and /straggler/ (nginx: m = MiB)
 SLOW_RATE = "400k"  # the straggler's rate: ten times less
-SLOW_PORT = re.compile(r"(00|16|32|48|64|80|07|23|39|55|71|87)$")  # same as the template
+SLOW_EVERY = 8  # straggler: one connection in eight is slow ...
+SLOW_FIRST = 3  # ... the 3rd, 11th, 19th ... that nginx accepts after a (re)start
+SLOW_MAP_SIZE = 4096  # serials listed in the map; a straggler run uses a few dozen
+
+
+def is_slow_connection(serial: int) -> bool:
+    """Whether nginx's ``$connection`` number ``serial`` gets the straggler's slow rate."""
+    return serial % SLOW_EVERY == SLOW_FIRST % SLOW_EVERY
+
+
+def slow_map_lines() -> str:
+    """The ``map $connection`` entries: nginx cannot do arithmetic, so list the serials."""
+    serials = range(SLOW_FIRST, SLOW_MAP_SIZE, SLOW_EVERY)
+    return "\n".join(f"        {n} {SLOW_RATE};" for n in serials)
 
 
 class ServerError(RuntimeError):
@@ -49,6 +62,7 @@ def render(prefix: Path, data: Path, port: int, workers: int) -> str:
         "port": str(port),
         "rate": RATE,
         "slow_rate": SLOW_RATE,
+        "slow_map": slow_map_lines(),
     }
     text = TEMPLATE.read_text(encoding="utf-8")
     for key, value in fields.items():
@@ -85,7 +99,7 @@ class Nginx:
     def start(self) -> None:
         for sub in ("tmp", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = self.port or free_port()  # a restart keeps its port: URLs stay valid
         conf = render(self.prefix, self.data, self.port, self.workers)
         (self.prefix / "nginx.conf").write_text(conf, encoding="utf-8")
         test = subprocess.run(self._argv("-t", "-q"), capture_output=True, text=True)
@@ -121,6 +135,11 @@ class Nginx:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # its group: the master and its workers
             proc.wait()
+
+    def restart(self) -> None:
+        """Stop and start on the same port; ``$connection`` counts from 1 again."""
+        self.stop()
+        self.start()
 
     def __enter__(self) -> Nginx:
         self.start()
