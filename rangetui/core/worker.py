@@ -133,6 +133,7 @@ class Worker(threading.Thread):
         self.conn: Connection
         self._request_bytes = FIRST_REQUEST_BYTES
         self._reconnected = time.monotonic()
+        self._cut_short = False
 
     def run(self) -> None:
         s = self.shared
@@ -236,7 +237,8 @@ class Worker(threading.Thread):
         """Far slower than its peers: open a new connection (another route, another
         server behind a balancer) between two requests, at most every few seconds."""
         now = time.monotonic()
-        if not self._should_reconnect(segment, now):
+        cut_short, self._cut_short = self._cut_short, False
+        if not cut_short and not self._should_reconnect(segment, now):
             return
         self._reconnected = now
         self.conn.close()
@@ -275,6 +277,7 @@ class Worker(threading.Thread):
                 # its end to notice; the caller closes it and reconnects.
                 next_check = now + STRAGGLER_CHECK_SECONDS
                 if self._should_reconnect(segment, now):
+                    self._cut_short = True  # the caller reconnects, whatever rates say then
                     break
         return pos, limit
 
