@@ -27,6 +27,7 @@ from rangetui.tui.screens import (
     MAX_CONNECTIONS,
     AddDialog,
     DetailsScreen,
+    LiveScreen,
     LogScreen,
     RemoveDialog,
 )
@@ -101,7 +102,7 @@ class RangeApp(App[None]):
         self.query_one(TotalsBar).show_totals(snap)
         self.query_one(QueueTable).show_jobs(snap.jobs)
         self.show_selected()
-        if isinstance(self.screen, DetailsScreen | LogScreen):
+        if isinstance(self.screen, LiveScreen):
             self.screen.show_snapshot(snap)
 
     def show_selected(self) -> None:

@@ -130,7 +130,24 @@ class RemoveDialog(ModalScreen[bool | None]):
         self.dismiss(delete)
 
 
-class DetailsScreen(ModalScreen[None]):
+class LiveScreen(ModalScreen[None]):
+    """A view over engine snapshots: the app pushes each new one to ``show_snapshot``."""
+
+    def __init__(self, snap: EngineSnapshot) -> None:
+        super().__init__()
+        self._first = snap
+
+    def on_mount(self) -> None:
+        self.show_snapshot(self._first)
+
+    def action_dismiss_screen(self) -> None:
+        self.dismiss(None)
+
+    def show_snapshot(self, snap: EngineSnapshot) -> None:
+        raise NotImplementedError
+
+
+class DetailsScreen(LiveScreen):
     """Everything known about one job, refreshed with each snapshot."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -138,9 +155,8 @@ class DetailsScreen(ModalScreen[None]):
     ]
 
     def __init__(self, job_id: str, snap: EngineSnapshot) -> None:
-        super().__init__()
+        super().__init__(snap)
         self._job_id = job_id
-        self._first = snap
         self._speeds = ConnectionSpeeds()
         self._validators = Validators(None, None, None)
 
@@ -148,12 +164,6 @@ class DetailsScreen(ModalScreen[None]):
         with VerticalScroll(id="details"):
             yield Static(id="details-body")
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.show_snapshot(self._first)
-
-    def action_dismiss_screen(self) -> None:
-        self.dismiss(None)
 
     def show_snapshot(self, snap: EngineSnapshot) -> None:
         job = snap.find(self._job_id)
@@ -179,7 +189,7 @@ def log_line(line: LogLine) -> Text:
     return text
 
 
-class LogScreen(ModalScreen[None]):
+class LogScreen(LiveScreen):
     """The engine's event log; new lines are appended, old ones never redrawn."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -187,20 +197,13 @@ class LogScreen(ModalScreen[None]):
     ]
 
     def __init__(self, snap: EngineSnapshot) -> None:
-        super().__init__()
-        self._first = snap
+        super().__init__(snap)
         self._last: LogLine | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(" Event log", classes="title")
         yield RichLog(id="log", max_lines=1000, wrap=True)
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.show_snapshot(self._first)
-
-    def action_dismiss_screen(self) -> None:
-        self.dismiss(None)
 
     def show_snapshot(self, snap: EngineSnapshot) -> None:
         log = self.query_one("#log", RichLog)
