@@ -201,7 +201,13 @@ class _Stopped(Exception):
 class _Pacer:
     """Sleep-paces writes to ``rate`` bytes/second; wakes when the server stops."""
 
-    def __init__(self, rate: int | None, stop: threading.Event, step: int | None = None) -> None:
+    def __init__(
+        self,
+        rate: int | None,
+        stop: threading.Event,
+        step: int | None = None,
+        slow_of: Resource | None = None,
+    ) -> None:
         self.rate = rate if rate is not None and rate > 0 else None
         self.step = SLICE if self.rate is None else max(1, min(SLICE, self.rate // 20))
         if step is not None:
@@ -209,7 +215,7 @@ class _Pacer:
         self._stop = stop
         self._start = time.monotonic()
         self._sent = 0
-        self.slow_of: Resource | None = None  # whose slow_bytes these writes count toward
+        self.slow_of = slow_of  # whose slow_bytes these writes count toward, if any
 
     def sent(self, count: int) -> None:
         self._sent += count
@@ -447,9 +453,9 @@ class _Handler(BaseHTTPRequestHandler):
             step = min(step or res.chunk_size, res.chunk_size)
         if self._slow is None and res.slow_connections:
             self._slow = self.owner._take_slow(res)
-        pacer = _Pacer(res.slow_rate if self._slow else res.rate, self.owner._stop, step)
-        pacer.slow_of = res if self._slow else None
-        return pacer
+        if self._slow:
+            return _Pacer(res.slow_rate, self.owner._stop, step, slow_of=res)
+        return _Pacer(res.rate, self.owner._stop, step)
 
     def _send_body(self, route: str, res: Resource, body: memoryview) -> bool:
         """Write ``body`` unless a fault fires; returns whether it was all sent."""
@@ -636,6 +642,12 @@ class FaultServer:
                 return sum(self._sent.values())
             return self._sent.get(_strip_query(path), 0)
 
+    def serving(self, path: str) -> bool:
+        """Whether a GET of ``path`` is being answered right now."""
+        res = self.resource(path)
+        with self._lock:
+            return res.inflight > 0
+
     def wait_idle(self, path: str, timeout: float = 5.0) -> bool:
         """Wait until no GET of ``path`` is being served; False on timeout.
 
@@ -644,12 +656,10 @@ class FaultServer:
         counted; tests that compare :meth:`bytes_sent` across a pause wait here
         first so that slice does not look like traffic after the pause.
         """
-        res = self.resource(path)
         deadline = time.monotonic() + timeout
         while True:
-            with self._lock:
-                if res.inflight == 0:
-                    return True
+            if not self.serving(path):
+                return True
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.01)

@@ -324,7 +324,12 @@ def test_endless_body_of_unknown_length_is_bounded(server: FaultServer, download
         "/endless", b"", accept_ranges=False, send_length=False, endless=True, rate=16 * MiB
     )
     out = downloads / "endless.bin"
-    run = Measured.start([url, "-o", str(out)], downloads.parent / "rss", stderr=subprocess.PIPE)
+    run = Measured.start(
+        [url, "-o", str(out)],
+        downloads.parent / "rss",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 20
         while server.bytes_sent("/endless") < 40 * MiB:

@@ -183,7 +183,7 @@ def test_pause_stops_traffic_and_resume_finishes(
                     status_is(engine, job_id, Phase.PAUSED)() and job(engine, job_id).live is None
                 ),
             )
-            await until(pilot, lambda: server.resource("/p.bin").inflight == 0)
+            await until(pilot, lambda: not server.serving("/p.bin"))
             sent = server.bytes_sent("/p.bin")
             await pilot.pause(0.6)
             assert server.bytes_sent("/p.bin") == sent

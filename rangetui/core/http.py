@@ -127,8 +127,8 @@ class _Session(requests.Session):
         """The environment's proxies and CA bundle, read once per origin, not per request.
 
         requests scans every environment variable for proxy settings on each request
-        (about 0.5 ms, a third of a small file's CPU); the environment does not change
-        while we run, so one answer per scheme and host serves every later request.
+        (0.17 ms of a 0.6 ms HEAD here); the environment does not change while we run,
+        so one answer per scheme and host serves every later request.
         """
         parts = urlsplit(url if isinstance(url, str) else (url or b"").decode("latin-1"))
         key = (
