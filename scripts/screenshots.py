@@ -23,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 from textual.pilot import Pilot  # noqa: E402
 
-from rangetui.core.download import Options, Phase  # noqa: E402
 from rangetui.core.engine import Engine  # noqa: E402
 from rangetui.core.store import Store  # noqa: E402
+from rangetui.core.types import Options, Phase  # noqa: E402
 from rangetui.tui.app import RangeApp  # noqa: E402
 from rangetui.tui.widgets import QueueTable  # noqa: E402
 from tests.conftest import payload  # noqa: E402

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from rangetui.core.engine import Engine, JobSnapshot
+from rangetui.core.engine import Engine
+from rangetui.core.snapshots import JobSnapshot
 
 
 def wait_job(
@@ -23,5 +24,5 @@ def wait_job(
             return snap
         time.sleep(0.02)
     snap = engine.snapshot().find(job_id)
-    last = None if snap is None else (snap.status, snap.job.error, snap.live is not None)
+    last = None if snap is None else (snap.status, snap.error, snap.running)
     raise AssertionError(f"timed out after {secs} s waiting for {what}; last: {last}")

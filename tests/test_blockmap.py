@@ -28,10 +28,8 @@ from hypothesis.stateful import (
 )
 
 from rangetui.core import blockmap
-from rangetui.core.blockmap import (
-    MIN_STEAL_SECONDS,
-    BlockMap,
-    Claim,
+from rangetui.core.blockmap import MIN_STEAL_SECONDS, BlockMap, Claim
+from rangetui.core.intervals import (
     MapSnapshot,
     bucket_flags,
     bucket_fractions,

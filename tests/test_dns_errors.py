@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rangetui.core.download import Download, Options
+from rangetui.core.download import Download
 from rangetui.core.errors import FatalError
+from rangetui.core.types import Options
 
 
 def _fail_with(monkeypatch: pytest.MonkeyPatch, code: int, text: str) -> list[str]:

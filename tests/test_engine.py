@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from rangetui.core.download import Options, Phase
-from rangetui.core.engine import Engine, EngineLocked
+from rangetui.core.engine import Engine
 from rangetui.core.errors import FatalError
+from rangetui.core.statelock import EngineLocked
 from rangetui.core.store import Store
+from rangetui.core.types import Options, Phase
 from tests.conftest import payload
 from tests.engine_helpers import wait_job
 from tests.faultserver import FaultServer
@@ -37,6 +38,9 @@ def test_add_runs_to_done(engine: Engine, server: FaultServer, downloads: Path) 
     job = engine.add(server.add("/a.bin", data), downloads)
     snap = wait_job(engine, job, lambda j: j.status is Phase.DONE)
     assert sha((downloads / "a.bin").read_bytes()) == sha(data)
+    assert snap.blocks is None, "block maps travel only when asked for"
+    snap = engine.snapshot(frozenset({job})).find(job)
+    assert snap is not None
     assert snap.fraction == 1.0 and snap.blocks is not None and snap.blocks.completed == len(data)
 
 
@@ -66,7 +70,7 @@ def test_pause_stops_traffic_and_resume_finishes(
     )
     wait_job(engine, job, lambda j: j.completed > MiB)
     engine.pause(job)
-    wait_job(engine, job, lambda j: j.status is Phase.PAUSED and j.live is None)
+    wait_job(engine, job, lambda j: j.status is Phase.PAUSED and not j.running)
     assert server.wait_idle("/p.bin"), "the server still serves the paused download"
     sent = server.bytes_sent("/p.bin")
     time.sleep(0.6)
@@ -111,7 +115,7 @@ def test_remove_keeps_or_deletes_partial(
     wait_job(engine, job, lambda j: j.completed > 0)
     engine.remove(job, delete_partial=delete)
     deadline = time.monotonic() + 10
-    while engine.snapshot().find(job) is not None or engine._running:
+    while engine.snapshot().find(job) is not None or engine.active_downloads:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert (downloads / "x.bin.part").exists() is not delete
@@ -124,7 +128,7 @@ def test_failed_job_keeps_reason_and_can_be_retried(
     url = server.add("/later.bin", payload(MiB), status=404)
     job = engine.add(url, downloads)
     snap = wait_job(engine, job, lambda j: j.status is Phase.FAILED)
-    assert "404" in (snap.job.error or "")
+    assert "404" in (snap.error or "")
     server.resource("/later.bin").status = None
     engine.resume(job)
     wait_job(engine, job, lambda j: j.status is Phase.DONE)

@@ -677,14 +677,14 @@ def test_a_real_get_imports_no_textual(server: FaultServer, downloads: Path) -> 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert_saved(out, data)
     names = _imported_modules(proc.stderr)
-    assert "rangetui.headless" in names
+    assert "rangetui.cli.get" in names
     assert _tui_modules(names) == set()
 
 
 def test_core_never_imports_textual_or_rich() -> None:
     code = """
 import importlib, pkgutil, sys
-import rangetui.cli, rangetui.headless, rangetui.core
+import rangetui.cli, rangetui.cli.get, rangetui.core
 for mod in pkgutil.walk_packages(rangetui.core.__path__, "rangetui.core."):
     importlib.import_module(mod.name)
 bad = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "rich"))

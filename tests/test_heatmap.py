@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from textual.app import App, ComposeResult
 
-from rangetui.core.blockmap import MapSnapshot
+from rangetui.core.intervals import MapSnapshot
 from rangetui.tui.heatmap import (
     ACTIVE,
     DONE,

@@ -29,10 +29,11 @@ import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rangetui.core.http import Connection, HttpOptions
+from rangetui.core.http.connection import Connection
 from rangetui.core.naming import NAME_BUDGET_BYTES
 from rangetui.core.placement import place
 from rangetui.core.store import Store
+from rangetui.core.types import HttpOptions
 from tests.cli_helpers import (
     GET,
     MiB,

@@ -22,9 +22,9 @@ import pytest
 from rangetui.core.download import Download
 from rangetui.core.engine import Engine
 from rangetui.core.errors import DownloadError
-from rangetui.core.http import Connection, HttpOptions
-from rangetui.core.model import Options, Phase
+from rangetui.core.http.connection import Connection
 from rangetui.core.store import ResumeState, Store
+from rangetui.core.types import HttpOptions, Options, Phase
 from tests.cli_helpers import (
     GET,
     MiB,
@@ -356,7 +356,7 @@ def test_pause_is_prompt_for_a_stalled_single_connection(
     wait_job(
         engine,
         job,
-        lambda j: j.status is Phase.PAUSED and j.live is None,
+        lambda j: j.status is Phase.PAUSED and not j.running,
         3,
         "the pause to take effect (its thread ended)",
     )
@@ -379,13 +379,13 @@ def test_removing_a_job_with_its_partial_spares_another_jobs_part(
     first = engine.add(url, downloads, options=two)
     wait_job(engine, first, lambda j: j.completed >= MiB, 10, "job 1 to have 1 MiB")
     engine.pause(first)
-    wait_job(engine, first, lambda j: j.status is Phase.PAUSED and j.live is None, 5, "pause")
+    wait_job(engine, first, lambda j: j.status is Phase.PAUSED and not j.running, 5, "pause")
     second = engine.add(url, downloads, output=Path("dup.iso"), options=two)
     assert second != first, "premise: the second add was folded into the first job"
     wait_job(
         engine,
         second,
-        lambda j: j.status is Phase.DOWNLOADING and j.live is not None and j.completed > 0,
+        lambda j: j.status is Phase.DOWNLOADING and j.running and j.completed > 0,
         10,
         "job 2 to be downloading",
     )
@@ -396,8 +396,8 @@ def test_removing_a_job_with_its_partial_spares_another_jobs_part(
     snap = wait_job(
         engine, second, lambda j: j.status in (Phase.DONE, Phase.FAILED), 15, "job 2 to end"
     )
-    assert snap.status is Phase.DONE, f"job 2 failed: {snap.job.error}"
-    target = Path(snap.job.target or "")
+    assert snap.status is Phase.DONE, f"job 2 failed: {snap.error}"
+    target = Path(snap.target or "")
     assert target.is_file(), f"job 2's file {target} is missing"
     assert sha256_file(target) == sha256(data)
 

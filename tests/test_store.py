@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rangetui.core.http import Remote
 from rangetui.core.store import CorruptState, ResumeState, Store, atomic_write_json, read_json
+from rangetui.core.types import Remote
 
 REMOTE = Remote("http://h/f", 100, '"e"', None, True)
 

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import pytest
 
-from rangetui.core.download import Download, Options
+from rangetui.core.download import Download
 from rangetui.core.engine import Engine
-from rangetui.core.http import HttpOptions
 from rangetui.core.jobs import Job, JobList
 from rangetui.core.store import CorruptState, Store, read_json
+from rangetui.core.types import HttpOptions, Options
 from tests.cli_helpers import (
     GET,
     MiB,

@@ -20,9 +20,10 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, RichLog, Static
 
-from rangetui.core.download import Options, Phase
-from rangetui.core.engine import Engine, JobSnapshot
+from rangetui.core.engine import Engine
+from rangetui.core.snapshots import JobSnapshot
 from rangetui.core.store import Store
+from rangetui.core.types import Options, Phase
 from rangetui.tui.app import RangeApp
 from rangetui.tui.screens import AddDialog, DetailsScreen, LogScreen, RemoveDialog
 from rangetui.tui.widgets import QueueTable
@@ -180,7 +181,7 @@ def test_pause_stops_traffic_and_resume_finishes(
             await until(
                 pilot,
                 lambda: (
-                    status_is(engine, job_id, Phase.PAUSED)() and job(engine, job_id).live is None
+                    status_is(engine, job_id, Phase.PAUSED)() and not job(engine, job_id).running
                 ),
             )
             await until(pilot, lambda: not server.serving("/p.bin"))
@@ -382,6 +383,7 @@ def test_details_redact_credentials_and_log_lists_events(
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, status_is(engine, job_id, Phase.DONE))
             await until(pilot, lambda: table(app).row_count == 1)
+            await until(pilot, lambda: app.snap.jobs[0].status is Phase.DONE)  # the app has seen it
             await pilot.press("enter")
             assert isinstance(app.screen, DetailsScreen)
             body = str(app.screen.query_one("#details-body", Static).render())

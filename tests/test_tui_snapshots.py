@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
-from rangetui.core.download import Options, Phase
 from rangetui.core.engine import Engine
-from rangetui.core.http import Remote
 from rangetui.core.jobs import Job, JobList
 from rangetui.core.store import ResumeState, Store
+from rangetui.core.types import Options, Phase, Remote
 from rangetui.tui.app import RangeApp
 
 KiB = 1024

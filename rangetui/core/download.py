@@ -16,6 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from rangetui.core.blockmap import BlockMap
+from rangetui.core.checksum import sha256_matches
+from rangetui.core.diskio import check_space, disk_error, finish_file, truncate
 from rangetui.core.errors import (
     Cancelled,
     DownloadError,
@@ -24,14 +26,17 @@ from rangetui.core.errors import (
     RemoteChanged,
     RetriableError,
 )
-from rangetui.core.finish import finish_file, sha256_matches
-from rangetui.core.http import Connection, RangeStream, Remote, redact
-from rangetui.core.model import ConnectionView, DownloadSnapshot, Options, Phase, Speedometer
+from rangetui.core.http.body import RangeStream
+from rangetui.core.http.connection import Connection
 from rangetui.core.placement import PartBusy, Placement, place
 from rangetui.core.ratelimit import RateLimiter
+from rangetui.core.rates import Speedometer
+from rangetui.core.retry import backoff_delay
+from rangetui.core.single import fetch_stream
 from rangetui.core.store import CorruptState, ResumeState, Store
-from rangetui.core.stream import fetch_stream
-from rangetui.core.worker import Worker, WorkerShared, backoff_delay, disk_error
+from rangetui.core.types import ConnectionView, DownloadSnapshot, Options, Phase, Remote
+from rangetui.core.urls import redact
+from rangetui.core.worker import Worker, WorkerShared
 
 CHECKPOINT_SECONDS = 1.0
 MAX_RESTARTS = 2
@@ -76,7 +81,8 @@ class Download:
 
     # -- observing -------------------------------------------------------------------
 
-    def snapshot(self) -> DownloadSnapshot:
+    def snapshot(self, blocks: bool = True) -> DownloadSnapshot:
+        """Any thread. ``blocks=False`` skips copying the block map (most front-end ticks)."""
         bmap, shared = self._bmap, self._shared
         completed = bmap.completed if bmap is not None else self._stream_done
         views: tuple[ConnectionView, ...] = ()
@@ -95,7 +101,7 @@ class Download:
             completed=completed,
             speed=self._speed,
             connections=views,
-            blocks=bmap.snapshot() if bmap is not None else None,
+            blocks=bmap.snapshot() if bmap is not None and blocks else None,
             retries=self._retries,
             message=self._message,
             etag=remote.etag if remote else None,
@@ -228,7 +234,7 @@ class Download:
             remote = self._remote = new
             self._speedo = Speedometer()
             self.store.drop_map(placement.target)
-            _truncate(fd, 0)
+            truncate(fd, 0)
 
     def _resume_map(self, placement: Placement, remote: Remote, fd: int) -> BlockMap:
         """The saved block map if it is for this very file and the .part still fits it."""
@@ -251,14 +257,14 @@ class Download:
                 self.event("found a partial file with no saved progress; starting over")
             self.store.drop_map(placement.target)
             bmap = BlockMap(size, self.options.block_size)
-        _truncate(fd, size)
+        truncate(fd, size)
         bmap.partition(self._wanted)
         return bmap
 
     def _fetch_parallel(
         self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
     ) -> None:
-        _check_space(placement.part, remote.size or 0)
+        check_space(placement.part, remote.size or 0)
         bmap = self._resume_map(placement, remote, fd)
         self._bmap = bmap
         # Saved at once so a rerun after an early kill finds its own .part again, but
@@ -381,7 +387,7 @@ class Download:
         self._shared = None
         self.store.drop_map(placement.target)
         if remote.size is not None:
-            _check_space(placement.part, remote.size)
+            check_space(placement.part, remote.size)
 
         def progress(done: int) -> None:
             self._stream_done = done
@@ -424,25 +430,4 @@ def _why_not_resume(
     return None
 
 
-def _truncate(fd: int, size: int) -> None:
-    try:
-        os.ftruncate(fd, size)
-    except OSError as e:
-        raise disk_error(e) from None
-
-
-def _check_space(part: Path, size: int) -> None:
-    """Refuse up front when the disk cannot hold the file, rather than fail at 97 %."""
-    with contextlib.suppress(OSError):
-        stat = os.statvfs(part.parent)
-        have = stat.f_bavail * stat.f_frsize + os.stat(part).st_blocks * 512
-        if have < size:
-            raise FatalError(
-                f"not enough disk space in {part.parent}: need {size} bytes, have {have}"
-            )
-
-
-__all__ = ["Download", "DownloadSnapshot", "Options", "Phase"]
-
-
-__all__ = ["ConnectionView", "Download", "DownloadSnapshot", "Options", "Phase"]
+__all__ = ["Download"]

@@ -14,23 +14,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rangetui.core.download import Options, Phase
-from rangetui.core.http import HttpOptions
 from rangetui.core.naming import filename_from_url
 from rangetui.core.store import CorruptState, Store, atomic_write_json, read_json
-
-
-def options_to_json(options: Options) -> dict[str, Any]:
-    data = asdict(options)
-    data["http"]["headers"] = [list(h) for h in options.http.headers]
-    return data
-
-
-def options_from_json(data: dict[str, Any]) -> Options:
-    http = dict(data.get("http", {}))
-    http["headers"] = tuple((str(k), str(v)) for k, v in http.get("headers", ()))
-    rest = {k: v for k, v in data.items() if k != "http"}
-    return Options(**rest, http=HttpOptions(**http))
+from rangetui.core.types import (
+    DownloadSnapshot,
+    Options,
+    Phase,
+    options_from_json,
+    options_to_json,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +43,7 @@ class Job:
     last_modified: str | None = None
     added: float = field(default_factory=time.time)
     finished: float | None = None
+    started: float | None = None
 
     @classmethod
     def new(cls, url: str, directory: Path, output: Path | None, options: Options) -> Job:
@@ -64,8 +57,12 @@ class Job:
 
     @property
     def name(self) -> str:
-        if self.target:
-            return Path(self.target).name
+        return self.name_for(self.target)
+
+    def name_for(self, target: str | None) -> str:
+        """The name shown for this job once its file is (or would be) at ``target``."""
+        if target:
+            return Path(target).name
         if self.output:
             return Path(self.output).name
         try:
@@ -76,6 +73,17 @@ class Job:
 
     def with_changes(self, **changes: Any) -> Job:
         return replace(self, **changes)
+
+    def with_progress(self, live: DownloadSnapshot) -> Job:
+        """The record brought up to date from its running download (what is saved)."""
+        return replace(
+            self,
+            target=live.target or self.target,
+            size=live.size if live.size is not None else self.size,
+            completed=live.completed,
+            etag=live.etag or self.etag,
+            last_modified=live.last_modified or self.last_modified,
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,6 +101,8 @@ class Job:
 
 class JobList:
     """Load and save the queue file (``queue.json`` under the state root)."""
+
+    persistent = True
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -121,3 +131,15 @@ class JobList:
 
     def save(self, jobs: list[Job]) -> None:
         atomic_write_json(self.path, {"jobs": [job.to_json() for job in jobs]})
+
+
+class MemoryJobList(JobList):
+    """A queue that lives as long as its process: ``rangetui get`` on the same engine."""
+
+    persistent = False
+
+    def load(self) -> tuple[list[Job], str | None]:
+        return [], None
+
+    def save(self, jobs: list[Job]) -> None:
+        return None

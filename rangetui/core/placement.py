@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rangetui.core.errors import FatalError
-from rangetui.core.http import Remote
 from rangetui.core.naming import PART_SUFFIX, choose_name, is_inside, unique_path
 from rangetui.core.store import CorruptState, ResumeState, Store
+from rangetui.core.types import Remote
 
 
 class PartBusy(FatalError):

@@ -20,8 +20,9 @@ from typing import Any
 
 import platformdirs
 
+from rangetui.core.diskio import fsync_dir
 from rangetui.core.errors import FatalError
-from rangetui.core.http import Remote
+from rangetui.core.types import Remote
 
 SCHEMA = 1
 STATE_ENV = "RANGETUI_STATE_DIR"
@@ -46,14 +47,6 @@ def state_root() -> Path:
 def _digest(data: Any) -> str:
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def ensure_private_dir(directory: Path) -> None:
@@ -86,7 +79,7 @@ def atomic_write_json(path: Path, data: Any, durable: bool = True) -> None:
             os.unlink(tmp)
         raise
     if durable:
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
 
 def set_aside(path: Path) -> Path:

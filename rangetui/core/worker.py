@@ -7,15 +7,14 @@ writes with ``os.pwrite`` at its own offsets, so there is no file lock at all.
 
 from __future__ import annotations
 
-import errno
 import os
-import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rangetui.core.blockmap import BlockMap, Claim
+from rangetui.core.diskio import disk_error, write_all
 from rangetui.core.errors import (
     Cancelled,
     DownloadError,
@@ -25,25 +24,18 @@ from rangetui.core.errors import (
     RemoteChanged,
     RetriableError,
 )
-from rangetui.core.http import Connection, HttpOptions, RangeStream, Remote
+from rangetui.core.http.body import RangeStream
+from rangetui.core.http.connection import Connection
 from rangetui.core.ratelimit import RateLimiter
+from rangetui.core.retry import backoff_delay
+from rangetui.core.types import HttpOptions, Remote
 
-MAX_BACKOFF = 30.0
 FIRST_REQUEST_BYTES = 4 * 1024 * 1024
 MIN_REQUEST_BYTES = 256 * 1024
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 REQUEST_SECONDS = 1.0
 RECONNECT_SECONDS = 3.0
 STRAGGLER_CHECK_SECONDS = 0.5
-MAX_RETRY_AFTER = 300.0
-
-
-def backoff_delay(failures: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with jitter; a server's Retry-After wins when it asks for longer."""
-    delay: float = min(MAX_BACKOFF, 0.5 * 2.0 ** max(0, failures - 1)) * random.uniform(0.5, 1.5)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
-    return delay
 
 
 @dataclass
@@ -100,25 +92,6 @@ class WorkerShared:
             return self.spare.pop()
         except IndexError:
             return None
-
-
-def write_all(fd: int, data: memoryview, offset: int) -> None:
-    """pwrite may write less than asked (signals, some file systems): loop until done."""
-    while data:
-        try:
-            written = os.pwrite(fd, data, offset)
-        except OSError as e:
-            raise disk_error(e) from None
-        data = data[written:]
-        offset += written
-
-
-def disk_error(e: OSError) -> FatalError:
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return FatalError("the disk is full; free some space and run the same command to resume")
-    if e.errno == errno.EFBIG:
-        return FatalError("the file is too large for this file system or process limit")
-    return FatalError(f"cannot write the file: {e.strerror or e}")
 
 
 class Worker(threading.Thread):

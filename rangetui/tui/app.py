@@ -19,8 +19,9 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static
 
-from rangetui.core.download import Options, Phase
-from rangetui.core.engine import Engine, EngineSnapshot, JobSnapshot
+from rangetui.core.api import EngineAPI
+from rangetui.core.snapshots import EngineSnapshot, JobSnapshot
+from rangetui.core.types import Options, Phase
 from rangetui.core.units import format_size
 from rangetui.tui.heatmap import BlockHeatmap
 from rangetui.tui.screens import (
@@ -61,7 +62,7 @@ class RangeApp(App[None]):
 
     def __init__(
         self,
-        engine: Engine,
+        engine: EngineAPI,
         directory: Path,
         options: Options | None = None,
         exit_after: frozenset[str] | None = None,
@@ -91,7 +92,9 @@ class RangeApp(App[None]):
     # -- snapshots -------------------------------------------------------------------
 
     def poll_engine(self) -> None:
-        snap = self.engine.snapshot()
+        """Block maps travel only for the selected job: the heatmap shows no other."""
+        selected = self.query_one(QueueTable).selected_id
+        snap = self.engine.snapshot(frozenset({selected}) if selected else frozenset())
         if snap != self.snap and not self._quitting:
             self.show_snapshot(snap)
             if self.exit_after is not None and all_ended(snap, self.exit_after):
@@ -116,6 +119,8 @@ class RangeApp(App[None]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_selected()
+        if self.snap.detail != {self.query_one(QueueTable).selected_id}:
+            self.poll_engine()  # the newly selected job's map, now rather than next tick
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """A click on the highlighted row: the mouse way to open the details."""
@@ -193,10 +198,10 @@ def selected_line(job: JobSnapshot | None) -> Text:
     """Under the table: where the selected job goes, or why it failed."""
     if job is None:
         return _line(EMPTY_HINT, "dim")
-    if job.status is Phase.FAILED and job.job.error:
-        return _line(f" failed: {job.job.error}", "bold red")
-    message = job.live.message if job.live is not None else ""
-    where = job.job.target or job.job.output or job.job.directory + "/"
+    if job.status is Phase.FAILED and job.error:
+        return _line(f" failed: {job.error}", "bold red")
+    message = job.message
+    where = job.target or job.output or job.directory + "/"
     return _line(f" → {where}" + (f"  · {message}" if message else ""), "dim")
 
 
@@ -207,9 +212,9 @@ def _line(text: str, style: str) -> Text:
 def heatmap_title(job: JobSnapshot) -> str:
     parts = [job.name]
     if job.size is not None:
-        block = job.job.options.block_size
+        block = job.block_size
         blocks = -(-job.size // block)
         parts += [format_size(job.size), f"{blocks} blocks of {format_size(block)}"]
-    if job.live is not None:
+    if job.running:
         parts.append(f"{job.connections} connections")
     return " · ".join(parts)

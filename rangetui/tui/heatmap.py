@@ -23,7 +23,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from rangetui.core.blockmap import Interval, MapSnapshot, bucket_flags, bucket_fractions
+from rangetui.core.intervals import Interval, MapSnapshot, bucket_flags, bucket_fractions
 
 DONE, MOST, SOME, NONE, ACTIVE = "█", "▓", "▒", "░", "▌"
 DONE_AT = 0.999

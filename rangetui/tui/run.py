@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rangetui.core.download import Options
-from rangetui.core.engine import Engine, EngineLocked
+from rangetui.core.engine import Engine
 from rangetui.core.errors import DownloadError
-from rangetui.core.http import check_url
+from rangetui.core.statelock import EngineLocked
 from rangetui.core.store import Store
+from rangetui.core.types import Options
+from rangetui.core.urls import check_url
 from rangetui.tui.app import RangeApp
 
 EXIT_OK = 0

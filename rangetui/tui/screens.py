@@ -20,9 +20,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, RichLog, Static
 
-from rangetui.core.engine import EngineSnapshot, JobSnapshot, LogLine
 from rangetui.core.errors import DownloadError
-from rangetui.tui.details import ConnectionSpeeds, Validators, details_text
+from rangetui.core.snapshots import EngineSnapshot, LogLine
+from rangetui.tui.details import details_text
 
 MAX_CONNECTIONS = 64
 AddFunction = Callable[[str, Path, int], str]
@@ -157,8 +157,6 @@ class DetailsScreen(LiveScreen):
     def __init__(self, job_id: str, snap: EngineSnapshot) -> None:
         super().__init__(snap)
         self._job_id = job_id
-        self._speeds = ConnectionSpeeds()
-        self._validators = Validators(None, None, None)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="details"):
@@ -170,21 +168,15 @@ class DetailsScreen(LiveScreen):
         if job is None:
             self.dismiss(None)
             return
-        self._load_validators(job)
-        speeds = self._speeds.update(job, time.monotonic())
-        lines = [line for line in snap.log if line.job == job.name][-5:]
-        body = details_text(job, self._validators, speeds, lines)
-        self.query_one("#details-body", Static).update(body)
-
-    def _load_validators(self, job: JobSnapshot) -> None:
-        self._validators = Validators(None, job.job.etag, job.job.last_modified)
+        lines = [line for line in snap.log if line.job_id == job.id][-5:]
+        self.query_one("#details-body", Static).update(details_text(job, lines))
 
 
 def log_line(line: LogLine) -> Text:
     stamp = time.strftime("%H:%M:%S", time.localtime(line.when))
     text = Text(f"{stamp}  ", style="dim")
-    if line.job:
-        text.append(f"{line.job}: ", style="bold")
+    if line.name:
+        text.append(f"{line.name}: ", style="bold")
     text.append(line.text, style="red" if line.text.startswith("failed") else "")
     return text
 
@@ -198,7 +190,7 @@ class LogScreen(LiveScreen):
 
     def __init__(self, snap: EngineSnapshot) -> None:
         super().__init__(snap)
-        self._last: LogLine | None = None
+        self._last = 0
 
     def compose(self) -> ComposeResult:
         yield Label(" Event log", classes="title")
@@ -207,17 +199,8 @@ class LogScreen(LiveScreen):
 
     def show_snapshot(self, snap: EngineSnapshot) -> None:
         log = self.query_one("#log", RichLog)
-        for line in new_lines(snap.log, self._last):
-            log.write(log_line(line))
+        for line in snap.log:
+            if line.seq > self._last:
+                log.write(log_line(line))
         if snap.log:
-            self._last = snap.log[-1]
-
-
-def new_lines(lines: tuple[LogLine, ...], last: LogLine | None) -> tuple[LogLine, ...]:
-    """The lines after ``last``; all of them if it has already scrolled out of the log."""
-    if last is None:
-        return lines
-    for index in range(len(lines) - 1, -1, -1):
-        if lines[index] is last:
-            return lines[index + 1 :]
-    return lines
+            self._last = max(self._last, snap.log[-1].seq)

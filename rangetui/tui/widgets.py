@@ -19,8 +19,8 @@ from textual.events import Resize
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 
-from rangetui.core.download import Phase
-from rangetui.core.engine import ACTIVE, EngineSnapshot, JobSnapshot
+from rangetui.core.snapshots import EngineSnapshot, JobSnapshot
+from rangetui.core.types import ACTIVE, Phase
 from rangetui.core.units import format_eta, format_rate, format_size
 
 DASH = "–"

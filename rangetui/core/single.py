@@ -9,15 +9,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from rangetui.core.diskio import write_all
 from rangetui.core.errors import Cancelled, FatalError, RetriableError
-from rangetui.core.http import Connection, RangeStream, Remote
+from rangetui.core.http.body import RangeStream
+from rangetui.core.http.connection import Connection
 from rangetui.core.ratelimit import RateLimiter
-from rangetui.core.worker import backoff_delay, write_all
-
-if TYPE_CHECKING:
-    from rangetui.core.download import Options
+from rangetui.core.retry import backoff_delay
+from rangetui.core.types import Options, Remote
 
 
 def fetch_stream(

@@ -1,22 +1,15 @@
-"""Command-line front: `rangetui get` (headless), `rangetui [URL…]` (the TUI).
-
-Nothing here imports Textual at module level: `get` must start fast and work on
-machines where the terminal UI is never used.
-"""
+"""The flags `get` and the TUI share, their checks, and the Options they make."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from rangetui import __version__
-from rangetui.core.download import Options
-from rangetui.core.finish import parse_checksum
-from rangetui.core.http import HttpOptions
+from rangetui.core.checksum import parse_checksum
+from rangetui.core.types import HttpOptions, Options
 from rangetui.core.units import parse_size
 
 MAX_CONNECTIONS = 64
@@ -177,64 +170,3 @@ def read_urls(args: argparse.Namespace) -> list[str]:
             s.strip() for s in text.splitlines() if s.strip() and not s.lstrip().startswith("#")
         ]
     return urls
-
-
-def get_main(argv: Sequence[str]) -> int:
-    parser = Parser(prog="rangetui get", description="Download in the foreground, resumably.")
-    add_download_flags(parser)
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    parser.add_argument(
-        "-j",
-        "--max-jobs",
-        type=_connections,
-        default=1,
-        help="files downloaded at once when several URLs are given (default 1)",
-    )
-    args = parser.parse_args(argv)
-    urls = read_urls(args)
-    if not urls:
-        parser.error("give at least one URL (or -i FILE)")
-    if args.output is not None and len(urls) > 1:
-        parser.error("-o names one file; use -d DIR for several URLs")
-    if args.insecure:
-        print("rangetui: warning: --insecure: TLS certificates are not verified", file=sys.stderr)
-    from rangetui.headless import GetJob, run_get
-
-    jobs = [GetJob(url, args.output, args.dir) for url in urls]
-    return run_get(jobs, options_from(args), quiet=args.quiet, max_jobs=args.max_jobs)
-
-
-def tui_main(argv: Sequence[str]) -> int:
-    parser = Parser(
-        prog="rangetui",
-        description="Terminal download manager. `rangetui get --help` for headless.",
-    )
-    add_download_flags(parser)
-    parser.add_argument(
-        "--max-jobs", type=_connections, default=3, help="downloads running at once (default 3)"
-    )
-    parser.add_argument(
-        "--exit-when-done",
-        action="store_true",
-        help="quit once the URLs given here are done or failed (scripts, benchmarks)",
-    )
-    parser.add_argument("--version", action="version", version=f"rangetui {__version__}")
-    args = parser.parse_args(argv)
-    urls = read_urls(args)
-    try:
-        from rangetui.tui.run import run_tui
-    except ImportError as e:
-        print(f"rangetui: error: the terminal UI is not available: {e}", file=sys.stderr)
-        return 1
-    return run_tui(urls, args, options_from(args))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if args and args[0] == "get":
-            return get_main(args[1:])
-        return tui_main(args)
-    except KeyboardInterrupt:
-        print("rangetui: interrupted", file=sys.stderr)
-        return 130

@@ -1,14 +1,10 @@
-"""The last steps: verify, make durable, and make OUT appear in one atomic rename."""
+"""Checksums: parsed up front (a typo fails before the download), checked at the end."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import os
-from pathlib import Path
-
-from rangetui.core.errors import FatalError
-from rangetui.core.worker import disk_error
 
 _HASH_CHUNK = 4 * 1024 * 1024
 
@@ -26,22 +22,6 @@ def sha256_matches(fd: int, expected_hex: str) -> bool:
         digest.update(view[:n])
         offset += n
     return hmac.compare_digest(digest.hexdigest(), expected_hex.lower())
-
-
-def finish_file(fd: int, part: Path, target: Path) -> None:
-    """fsync the data, rename OUT.part to OUT, fsync the directory: OUT is whole or absent."""
-    try:
-        os.fsync(fd)
-        os.replace(part, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except IsADirectoryError:
-        raise FatalError(f"cannot replace {target}: it is a directory") from None
-    except OSError as e:
-        raise disk_error(e) from None
 
 
 def parse_checksum(text: str) -> str:

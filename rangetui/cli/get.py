@@ -1,0 +1,162 @@
+"""`rangetui get`: downloads in the foreground, on the same engine as the TUI.
+
+The engine keeps its queue in memory and takes no state-dir lock, so `get` runs beside
+an open TUI. The main thread only follows snapshots and stays free for signals:
+Ctrl-C or SIGTERM stops the engine, which saves every block map, and the process exits
+non-zero with a hint to rerun the same command.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from rangetui.cli.flags import Parser, _connections, add_download_flags, options_from, read_urls
+from rangetui.cli.progress import ProgressPrinter, progress_line
+from rangetui.core.engine import Engine
+from rangetui.core.errors import DownloadError
+from rangetui.core.jobs import MemoryJobList
+from rangetui.core.snapshots import EngineSnapshot, JobSnapshot
+from rangetui.core.store import Store
+from rangetui.core.types import ACTIVE, Options, Phase
+from rangetui.core.units import format_rate, format_size
+from rangetui.core.urls import redact
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+POLL_SECONDS = 0.05
+STOP_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class GetJob:
+    url: str
+    output: Path | None
+    directory: Path
+
+
+def get_main(argv: Sequence[str]) -> int:
+    parser = Parser(prog="rangetui get", description="Download in the foreground, resumably.")
+    add_download_flags(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "-j",
+        "--max-jobs",
+        type=_connections,
+        default=1,
+        help="files downloaded at once when several URLs are given (default 1)",
+    )
+    args = parser.parse_args(argv)
+    urls = read_urls(args)
+    if not urls:
+        parser.error("give at least one URL (or -i FILE)")
+    if args.output is not None and len(urls) > 1:
+        parser.error("-o names one file; use -d DIR for several URLs")
+    if args.insecure:
+        print("rangetui: warning: --insecure: TLS certificates are not verified", file=sys.stderr)
+    jobs = [GetJob(url, args.output, args.dir) for url in urls]
+    return run_get(jobs, options_from(args), quiet=args.quiet, max_jobs=args.max_jobs)
+
+
+class _Interrupt:
+    """Turns SIGINT/SIGTERM into a cancel event; a second Ctrl-C exits at once."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.cancel.is_set():
+            raise SystemExit(EXIT_INTERRUPTED)
+        self.cancel.set()
+
+
+def run_get(
+    jobs: list[GetJob],
+    options: Options,
+    quiet: bool,
+    store: Store | None = None,
+    max_jobs: int = 1,
+) -> int:
+    """Up to ``max_jobs`` URLs at once, in order; the exit code is the worst of them."""
+    printer = ProgressPrinter(sys.stderr, quiet)
+    interrupt = _Interrupt()
+    interrupt.install()
+    store = store or Store()
+    engine = Engine(store, max_jobs=max_jobs, joblist=MemoryJobList(store))
+    engine.start()
+    follower = _Follower(engine, printer)
+    try:
+        for job in jobs:
+            follower.add(job, options)
+        return follower.follow(interrupt.cancel)
+    finally:
+        engine.shutdown(STOP_GRACE_SECONDS)
+
+
+class _Follower:
+    """Prints what the engine says about our jobs until each has ended."""
+
+    def __init__(self, engine: Engine, printer: ProgressPrinter) -> None:
+        self.engine = engine
+        self.printer = printer
+        self.waiting: list[str] = []
+        self.worst = EXIT_OK
+        self.seen = 0
+
+    def add(self, job: GetJob, options: Options) -> None:
+        try:
+            self.waiting.append(self.engine.add(job.url, job.directory, job.output, options))
+        except DownloadError as e:  # plainly not a URL: said at once, the others go on
+            self.printer.error(f"error: {redact(job.url)}: {e}")
+            self.worst = max(self.worst, EXIT_FAILED)
+
+    def follow(self, cancel: threading.Event) -> int:
+        while self.waiting:
+            if cancel.is_set():
+                return self._interrupted()
+            snap = self.engine.snapshot()
+            self._events(snap)
+            for job in snap.jobs:
+                if job.id in self.waiting and job.status in (Phase.DONE, Phase.FAILED):
+                    self.waiting.remove(job.id)
+                    self.worst = max(self.worst, self._report(job))
+            active = [j for j in snap.jobs if j.status in ACTIVE]
+            if len(active) > 1 or (active and active[0].status is Phase.DOWNLOADING):
+                self.printer.progress(progress_line(active))
+            time.sleep(POLL_SECONDS)
+        return self.worst
+
+    def _interrupted(self) -> int:
+        self.engine.shutdown(STOP_GRACE_SECONDS)
+        self._events(self.engine.snapshot())
+        self.printer.error("interrupted; progress is saved: resume with the same command")
+        return EXIT_INTERRUPTED
+
+    def _events(self, snap: EngineSnapshot) -> None:
+        """What the downloads said (not the queue's own notes), each line once."""
+        for line in snap.log:
+            if line.seq > self.seen:
+                self.seen = line.seq
+                if line.kind == "event":
+                    self.printer.message(line.text)
+
+    def _report(self, job: JobSnapshot) -> int:
+        if job.status is Phase.FAILED:
+            self.printer.error(f"error: {job.url}: {job.error}")
+            return EXIT_FAILED
+        secs = (job.finished or time.time()) - (job.started or time.time())
+        size = job.size if job.size is not None else job.completed
+        rate = format_rate(size / secs) if secs > 0 else ""
+        self.printer.message(f"saved {job.target} ({format_size(size)} in {secs:.1f} s, {rate})")
+        return EXIT_OK

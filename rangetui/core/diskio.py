@@ -1,0 +1,71 @@
+"""Writing the file: whole writes, disk errors in words, space up front, the last rename.
+
+Every OSError from the data file becomes one sentence here, so that a full disk reads
+the same whichever connection hit it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from pathlib import Path
+
+from rangetui.core.errors import FatalError
+
+
+def write_all(fd: int, data: memoryview, offset: int) -> None:
+    """pwrite may write less than asked (signals, some file systems): loop until done."""
+    while data:
+        try:
+            written = os.pwrite(fd, data, offset)
+        except OSError as e:
+            raise disk_error(e) from None
+        data = data[written:]
+        offset += written
+
+
+def disk_error(e: OSError) -> FatalError:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return FatalError("the disk is full; free some space and run the same command to resume")
+    if e.errno == errno.EFBIG:
+        return FatalError("the file is too large for this file system or process limit")
+    return FatalError(f"cannot write the file: {e.strerror or e}")
+
+
+def truncate(fd: int, size: int) -> None:
+    try:
+        os.ftruncate(fd, size)
+    except OSError as e:
+        raise disk_error(e) from None
+
+
+def check_space(part: Path, size: int) -> None:
+    """Refuse up front when the disk cannot hold the file, rather than fail at 97 %."""
+    with contextlib.suppress(OSError):
+        stat = os.statvfs(part.parent)
+        have = stat.f_bavail * stat.f_frsize + os.stat(part).st_blocks * 512
+        if have < size:
+            raise FatalError(
+                f"not enough disk space in {part.parent}: need {size} bytes, have {have}"
+            )
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def finish_file(fd: int, part: Path, target: Path) -> None:
+    """fsync the data, rename OUT.part to OUT, fsync the directory: OUT is whole or absent."""
+    try:
+        os.fsync(fd)
+        os.replace(part, target)
+        fsync_dir(target.parent)
+    except IsADirectoryError:
+        raise FatalError(f"cannot replace {target}: it is a directory") from None
+    except OSError as e:
+        raise disk_error(e) from None

@@ -1,0 +1,106 @@
+"""One HTTP connection: probe, ranged GET or whole GET, each answer checked."""
+
+from __future__ import annotations
+
+import requests
+
+from rangetui.core.errors import RangeNotSupported, RemoteChanged, RetriableError
+from rangetui.core.http.body import RangeStream
+from rangetui.core.http.headers import parse_content_range
+from rangetui.core.http.probe import probe
+from rangetui.core.http.session import length, new_session, request, status_error, success
+from rangetui.core.types import HttpOptions, Remote
+
+
+def _check_same_remote(resp: requests.Response, remote: Remote, total: int | None) -> None:
+    etag = resp.headers.get("ETag")
+    modified = resp.headers.get("Last-Modified")
+    if (
+        (total is not None and remote.size is not None and total != remote.size)
+        or (etag and remote.etag and etag != remote.etag)
+        or (modified and remote.last_modified and modified != remote.last_modified)
+    ):
+        raise RemoteChanged("the file on the server has changed")
+
+
+def _cross_host(remote: Remote) -> dict[str, str | None]:
+    """None removes a session header: no user credentials for a host they were not for."""
+    return {"Authorization": None, "Cookie": None} if remote.cross_host else {}
+
+
+def open_range(
+    session: requests.Session, remote: Remote, start: int, end: int, options: HttpOptions
+) -> RangeStream:
+    """GET bytes ``[start, end)``; any answer but the exact range is an exception."""
+    headers: dict[str, str | None] = {"Range": f"bytes={start}-{end - 1}", **_cross_host(remote)}
+    validator = remote.if_range()
+    if validator:
+        headers["If-Range"] = validator
+    resp = request(session, "GET", remote.url, options, headers=headers, allow_redirects=True)
+    try:
+        return _checked_range(resp, remote, start, end)
+    except BaseException:
+        resp.close()
+        raise
+
+
+def _checked_range(resp: requests.Response, remote: Remote, start: int, end: int) -> RangeStream:
+    if resp.status_code == 206:
+        first, last, total = parse_content_range(resp.headers.get("Content-Range"))
+        _check_same_remote(resp, remote, total)
+        if (first, last) != (start, end - 1):
+            raise RetriableError(
+                f"the server sent bytes {first}-{last} when asked for {start}-{end - 1}"
+            )
+        sent = length(resp)
+        if sent is not None and sent != end - start:
+            raise RetriableError("the server sent a Content-Length that does not match the range")
+        return RangeStream(resp, end - start)
+    if resp.status_code == 200:
+        _check_same_remote(resp, remote, length(resp))
+        raise RangeNotSupported("the server ignored the Range request")
+    if resp.status_code == 416:
+        raise RemoteChanged("the server says the range is past the end of the file")
+    raise status_error(resp)
+
+
+def open_whole(session: requests.Session, remote: Remote, options: HttpOptions) -> RangeStream:
+    """GET the whole body, for servers without Range support or without a length."""
+    resp = request(
+        session, "GET", remote.url, options, allow_redirects=True, headers=_cross_host(remote)
+    )
+    if not success(resp):
+        resp.close()
+        raise status_error(resp)
+    try:
+        _check_same_remote(resp, remote, length(resp))
+    except BaseException:
+        resp.close()
+        raise
+    return RangeStream(resp, length(resp))
+
+
+class Connection:
+    """One HTTP connection's session, so callers need not know ``requests`` exists."""
+
+    def __init__(self, options: HttpOptions) -> None:
+        self.options = options
+        self._session = new_session(options)
+
+    def probe(self, url: str, trust_head: bool = True) -> Remote:
+        return probe(self._session, url, self.options, trust_head)
+
+    def open_range(self, remote: Remote, start: int, end: int) -> RangeStream:
+        return open_range(self._session, remote, start, end, self.options)
+
+    def open_whole(self, remote: Remote) -> RangeStream:
+        return open_whole(self._session, remote, self.options)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

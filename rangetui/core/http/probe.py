@@ -1,0 +1,83 @@
+"""The first request: final URL after redirects, size, validators, range support, name."""
+
+from __future__ import annotations
+
+import contextlib
+
+import requests
+
+from rangetui.core.http.headers import parse_content_range
+from rangetui.core.http.session import (
+    length,
+    request,
+    status_error,
+    strips_auth,
+    success,
+)
+from rangetui.core.types import HttpOptions, Remote
+from rangetui.core.urls import check_url
+
+
+def _remote_from(resp: requests.Response, size: int | None, ranges: bool) -> Remote:
+    first = resp.history[0].request.url if resp.history else resp.url
+    cross = bool(resp.history) and strips_auth(first or "", resp.url)
+    return Remote(
+        cross_host=cross,
+        url=resp.url,
+        size=size,
+        etag=resp.headers.get("ETag"),
+        last_modified=resp.headers.get("Last-Modified"),
+        accept_ranges=ranges and size is not None,
+        content_disposition=resp.headers.get("Content-Disposition"),
+    )
+
+
+def probe(
+    session: requests.Session, url: str, options: HttpOptions, trust_head: bool = True
+) -> Remote:
+    """Final URL, size, validators, range support and name, with HEAD or a 1-byte GET.
+
+    HEAD is cheap but often wrong or refused (405, or 403 on signed URLs), so anything
+    short of a clear ``Accept-Ranges: bytes`` with a non-zero length is confirmed by a
+    ranged GET, and so is everything once a HEAD has been caught lying.
+    """
+    check_url(url)
+    start_url = url
+    if trust_head:
+        head = request(session, "HEAD", url, options, allow_redirects=True)
+        finish_small(head)
+        size = length(head)
+        if success(head) and head.headers.get("Accept-Ranges", "").lower() == "bytes" and size:
+            return _remote_from(head, size, ranges=True)
+        start_url = head.url if success(head) else url
+    resp = request(
+        session, "GET", start_url, options, allow_redirects=True, headers={"Range": "bytes=0-0"}
+    )
+    try:
+        return _remote_from_probe(resp)
+    finally:
+        finish_small(resp)
+
+
+def _remote_from_probe(resp: requests.Response) -> Remote:
+    if resp.status_code == 206:
+        _, _, total = parse_content_range(resp.headers.get("Content-Range"))
+        return _remote_from(resp, total, ranges=total is not None)
+    if resp.status_code == 416:
+        _, _, total = parse_content_range(resp.headers.get("Content-Range"))
+        if total == 0:
+            return _remote_from(resp, 0, ranges=False)
+    if not success(resp):
+        raise status_error(resp)
+    return _remote_from(resp, length(resp), ranges=False)
+
+
+def finish_small(resp: requests.Response) -> None:
+    """Keep the connection for the next request when the body is tiny (HEAD, 1 byte)."""
+    size = length(resp)
+    with contextlib.suppress(Exception):
+        if resp.request.method == "HEAD" or (size is not None and size <= 1024):
+            resp.raw.read(1025, decode_content=False)
+            resp.raw.release_conn()
+            return
+    resp.close()

@@ -1,0 +1,186 @@
+"""Sessions, requests and the mapping of every transport failure to our exceptions."""
+
+from __future__ import annotations
+
+import http.client
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import requests.adapters
+
+from rangetui import __version__
+from rangetui.core.errors import FatalError, Refused, RetriableError
+from rangetui.core.http.headers import number, printable, retry_after_seconds
+from rangetui.core.types import HttpOptions
+from rangetui.core.urls import host_of, redact
+
+MAX_REDIRECTS = 10
+RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class _Session(requests.Session):
+    """requests drops Authorization when a redirect leaves the host; do the same for Cookie."""
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        original = response.request.url or ""
+        if self.should_strip_auth(original, prepared_request.url or ""):  # type: ignore[no-untyped-call]
+            prepared_request.headers.pop("Cookie", None)
+
+    def merge_environment_settings(
+        self,
+        url: str | bytes | None,
+        proxies: Any,
+        stream: Any,
+        verify: Any,
+        cert: Any,
+    ) -> Any:
+        """The environment's proxies and CA bundle, read once per origin, not per request.
+
+        requests scans every environment variable for proxy settings on each request
+        (0.17 ms of a 0.6 ms HEAD here); the environment does not change while we run,
+        so one answer per scheme and host serves every later request.
+        """
+        parts = urlsplit(url if isinstance(url, str) else (url or b"").decode("latin-1"))
+        key = (
+            parts.scheme,
+            parts.netloc,
+            _frozen(proxies),
+            _frozen(self.proxies),
+            stream,
+            verify,
+            cert,
+            self.trust_env,
+        )
+        cached: Any = _ENV_SETTINGS.get(key)
+        if cached is None:
+            cached = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if len(_ENV_SETTINGS) >= _ENV_SETTINGS_MAX:
+                _ENV_SETTINGS.clear()
+            _ENV_SETTINGS[key] = cached
+        return {**cached, "proxies": dict(cached["proxies"])}
+
+
+_ENV_SETTINGS: dict[tuple[Any, ...], Any] = {}
+_ENV_SETTINGS_MAX = 256
+
+
+def _frozen(mapping: Any) -> tuple[tuple[Any, Any], ...]:
+    return tuple(sorted(mapping.items())) if mapping else ()
+
+
+def new_session(options: HttpOptions) -> requests.Session:
+    """One session per connection: its own socket, no pool contention between threads."""
+    session = _Session()
+    session.max_redirects = MAX_REDIRECTS
+    session.verify = options.verify
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update(
+        {"User-Agent": f"rangetui/{__version__}", "Accept-Encoding": "identity", "Accept": "*/*"}
+    )
+    session.headers.update(dict(options.headers))
+    return session
+
+
+def _timeouts(options: HttpOptions) -> tuple[float, float]:
+    return (min(10.0, options.timeout), options.timeout)
+
+
+def timeouts(options: HttpOptions) -> tuple[float, float]:
+    return (min(10.0, options.timeout), options.timeout)
+
+
+def success(resp: requests.Response) -> bool:
+    """2xx only: a 3xx that was not followed (no Location) is not the file."""
+    return 200 <= resp.status_code < 300
+
+
+def status_error(resp: requests.Response) -> Exception:
+    status = resp.status_code
+    reason = printable(resp.reason or http.client.responses.get(status, ""))
+    text = f"the server answered {status} {reason}".rstrip()
+    if 300 <= status < 400:
+        return FatalError(text + " without a usable redirect")
+    if status in RETRIABLE_STATUSES or status >= 500:
+        retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+        return RetriableError(text, retry_after, status)
+    hint = {
+        401: " (authentication required: pass credentials with --header)",
+        403: " (access denied)",
+        404: " (no such file on the server)",
+        410: " (the file is gone)",
+    }.get(status)
+    if hint is not None:
+        return Refused(text + hint, status)
+    return FatalError(text)
+
+
+def request(
+    session: requests.Session, method: str, url: str, options: HttpOptions, **kw: Any
+) -> requests.Response:
+    """One request with every transport failure mapped to our exceptions."""
+    try:
+        return session.request(
+            method, url, timeout=timeouts(options), stream=True, verify=options.verify, **kw
+        )
+    except requests.exceptions.TooManyRedirects:
+        raise FatalError(f"more than {MAX_REDIRECTS} redirects for {redact(url)}") from None
+    except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
+        raise FatalError(
+            f"a redirect or URL leads to an unsupported scheme: {redact(url)}"
+        ) from None
+    except requests.exceptions.InvalidURL:
+        raise FatalError(f"invalid URL: {redact(url)}") from None
+    except (requests.exceptions.InvalidHeader, ValueError) as e:
+        raise FatalError(f"invalid URL or header: {first_line(e)}") from None
+    except requests.exceptions.SSLError as e:
+        raise FatalError(f"TLS error for {redact(url)}: {first_line(e)}") from None
+    except requests.exceptions.ConnectTimeout:
+        raise RetriableError(f"timed out connecting to {host_of(url)}") from None
+    except requests.exceptions.ReadTimeout:
+        raise RetriableError(f"no answer from {host_of(url)} (timed out)") from None
+    except requests.exceptions.ConnectionError as e:
+        if _no_such_host(e):  # a typo in the host name does not fix itself
+            raise FatalError(f"cannot connect to {host_of(url)}: host not found") from None
+        raise RetriableError(f"cannot connect to {host_of(url)}: {_cause(e)}") from None
+    except requests.exceptions.RequestException as e:
+        raise RetriableError(f"request failed: {first_line(e)}") from None
+
+
+def first_line(e: BaseException) -> str:
+    return printable(str(e).splitlines()[0]) if str(e) else type(e).__name__
+
+
+def _no_such_host(e: BaseException) -> bool:
+    """NXDOMAIN is final; "temporary failure in name resolution" is worth a retry."""
+    text = str(e)
+    return "Name or service not known" in text or "nodename nor servname" in text
+
+
+def _cause(e: BaseException) -> str:
+    text = str(e)
+    for needle, said in (
+        ("Name or service not known", "host not found"),
+        ("nodename nor servname", "host not found"),
+        ("Temporary failure in name resolution", "host not found"),
+        ("Connection refused", "connection refused"),
+        ("Connection reset", "connection reset"),
+        ("timed out", "timed out"),
+    ):
+        if needle in text:
+            return said
+    return first_line(e)
+
+
+def length(resp: requests.Response) -> int | None:
+    return number(resp.headers.get("Content-Length"))
+
+
+def strips_auth(first_url: str, final_url: str) -> bool:
+    """Would requests drop credentials between these two URLs (another host)?"""
+    return bool(_Session().should_strip_auth(first_url, final_url))  # type: ignore[no-untyped-call]

@@ -1,0 +1,146 @@
+"""The engine's records: jobs, the maps shown for jobs not running, the log, a version.
+
+The scheduler thread changes them; any thread reads them, under one short lock, to
+build a snapshot. Jobs are immutable records, replaced whole, so a copy of the list
+is a consistent view.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+from rangetui.core.download import Download
+from rangetui.core.intervals import MapSnapshot
+from rangetui.core.jobs import Job
+from rangetui.core.snapshots import EngineSnapshot, LogLine, job_snapshot
+from rangetui.core.types import Phase
+
+LOG_LINES = 500
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self._jobs: list[Job] = []
+        self._pending: list[Job] = []
+        self._maps: dict[str, MapSnapshot] = {}
+        self._log: deque[LogLine] = deque(maxlen=LOG_LINES)
+        self._seq = 0
+        self._version = 0
+        self._cached: EngineSnapshot | None = None
+        self._lock = threading.Lock()
+        self.dirty = False
+
+    # -- jobs ------------------------------------------------------------------------
+
+    def jobs(self) -> list[Job]:
+        with self._lock:
+            return list(self._jobs)
+
+    def find(self, job_id: str) -> Job | None:
+        with self._lock:
+            return next((j for j in self._jobs if j.id == job_id), None)
+
+    def load(self, jobs: list[Job]) -> None:
+        with self._lock:
+            self._jobs = list(jobs)
+            self._changed()
+
+    def expect(self, job: Job) -> None:
+        """An accepted Add that the scheduler has not appended yet (for the twin check)."""
+        with self._lock:
+            self._pending.append(job)
+
+    def append(self, job: Job) -> None:
+        with self._lock:
+            if job in self._pending:
+                self._pending.remove(job)
+            self._jobs.append(job)
+            self._changed()
+
+    def replace(self, job: Job) -> None:
+        with self._lock:
+            for index, other in enumerate(self._jobs):
+                if other.id == job.id:
+                    self._jobs[index] = job
+                    self._changed()
+                    return
+
+    def remove(self, job: Job) -> None:
+        with self._lock:
+            self._jobs = [j for j in self._jobs if j.id != job.id]
+            self._maps.pop(job.id, None)
+            self._changed()
+
+    def unfinished_twin(self, job: Job) -> Job | None:
+        """The same URL into the same place, not yet done (queued, running or pending)."""
+        key = (job.url, job.directory, job.output)
+        with self._lock:
+            others = [*self._jobs, *self._pending]
+        for other in others:
+            if (other.url, other.directory, other.output) == key and other.status is not Phase.DONE:
+                return other
+        return None
+
+    def keep_map(self, job_id: str, blocks: MapSnapshot) -> None:
+        with self._lock:
+            self._maps[job_id] = blocks
+            self._version += 1
+
+    def _changed(self) -> None:
+        """Lock held: the next snapshot is new and the queue needs saving."""
+        self._version += 1
+        self.dirty = True
+
+    # -- the log ---------------------------------------------------------------------
+
+    def note(self, job_id: str, text: str, kind: str = "event") -> None:
+        """Any thread: a download's own events arrive from its threads."""
+        with self._lock:
+            job = next((j for j in self._jobs if j.id == job_id), None)
+            name = job.name if job is not None else ""
+            self._seq += 1
+            self._log.append(LogLine(self._seq, time.time(), job_id, name, text, kind))
+            self._version += 1
+
+    # -- reading ---------------------------------------------------------------------
+
+    def progress(self, running: dict[str, Download]) -> list[Job]:
+        """Bring running jobs' records up to date (sizes, progress, validators) to save."""
+        with self._lock:
+            for index, job in enumerate(self._jobs):
+                download = running.get(job.id)
+                if download is not None:
+                    self._jobs[index] = job.with_progress(download.snapshot(blocks=False))
+            self.dirty = False
+            return list(self._jobs)
+
+    def snapshot(
+        self, detail: frozenset[str], running: dict[str, Download], max_jobs: int
+    ) -> EngineSnapshot:
+        """Built on the caller's thread; block maps only for the jobs in ``detail``.
+        Reused while nothing runs and nothing changed."""
+        with self._lock:
+            cached = self._cached
+            same = (self._version, detail, max_jobs)
+            if cached is not None and not running and _key(cached) == same:
+                return cached
+            jobs = tuple(self._jobs)
+            maps = {job_id: self._maps.get(job_id) for job_id in detail}
+            log = tuple(self._log)
+            version = self._version
+        snaps = []
+        for job in jobs:
+            download = running.get(job.id)
+            wanted = job.id in detail
+            live = download.snapshot(blocks=wanted) if download is not None else None
+            snaps.append(job_snapshot(job, live, maps.get(job.id), wanted))
+        snap = EngineSnapshot(tuple(snaps), log, max_jobs, None, version, detail)
+        with self._lock:
+            self._cached = snap
+        return snap
+
+
+def _key(snap: EngineSnapshot) -> tuple[int, frozenset[str], int]:
+    return (snap.version, snap.detail, snap.max_jobs)

@@ -1,0 +1,134 @@
+"""The plain values every layer shares: phases, options, the remote file's identity,
+and what one download looks like at one instant.
+
+Standard library only (and the pure interval values): importing this module loads
+neither ``requests`` nor ``textual``, so any front end or codec can use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from rangetui.core.intervals import MapSnapshot
+
+
+class Phase(StrEnum):
+    QUEUED = "queued"
+    PROBING = "probing"
+    DOWNLOADING = "downloading"
+    PAUSED = "paused"
+    VERIFYING = "verifying"
+    DONE = "done"
+    FAILED = "failed"
+
+
+ACTIVE = (Phase.PROBING, Phase.DOWNLOADING, Phase.VERIFYING)
+"""Phases in which a job holds a download thread."""
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout: float = 15.0
+    verify: bool | str = True
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-download settings, from the command line or the add dialog."""
+
+    connections: int = 8
+    block_size: int = 1024 * 1024
+    buffer_size: int = 1024 * 1024
+    retries: int = 5
+    limit_rate: int | None = None
+    checksum: str | None = None  # sha256 hex
+    http: HttpOptions = field(default_factory=HttpOptions)
+
+    def with_connections(self, count: int) -> Options:
+        return replace(self, connections=count)
+
+
+def options_to_json(options: Options) -> dict[str, Any]:
+    data = asdict(options)
+    data["http"]["headers"] = [list(h) for h in options.http.headers]
+    return data
+
+
+def options_from_json(data: dict[str, Any]) -> Options:
+    http = dict(data.get("http", {}))
+    http["headers"] = tuple((str(k), str(v)) for k, v in http.get("headers", ()))
+    rest = {k: v for k, v in data.items() if k != "http"}
+    return Options(**rest, http=HttpOptions(**http))
+
+
+@dataclass(frozen=True)
+class Remote:
+    """What the probe learnt; the validators decide whether saved bytes still belong."""
+
+    url: str
+    size: int | None
+    etag: str | None
+    last_modified: str | None
+    accept_ranges: bool
+    content_disposition: str | None = None
+    cross_host: bool = False
+    """The probe was redirected to another host: credentials must not follow."""
+
+    def same_file_as(self, other: Remote) -> bool:
+        if self.size != other.size:
+            return False
+        if self.etag and other.etag:
+            return self.etag == other.etag
+        if self.last_modified and other.last_modified:
+            return self.last_modified == other.last_modified
+        return self.etag == other.etag and self.last_modified == other.last_modified
+
+    def if_range(self) -> str | None:
+        """Strong ETag, else Last-Modified (RFC 9110 forbids weak ETags in If-Range)."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    """One connection's range and its own measured speed (bytes/s)."""
+
+    wid: int
+    start: int
+    pos: int
+    end: int
+    rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class DownloadSnapshot:
+    """Everything a front end shows about one running download, frozen at one instant."""
+
+    url: str
+    target: str | None
+    phase: Phase
+    size: int | None
+    completed: int
+    speed: float
+    connections: tuple[ConnectionView, ...]
+    blocks: MapSnapshot | None
+    retries: int
+    message: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def eta(self) -> float | None:
+        if self.size is None or self.speed <= 0:
+            return None
+        return max(0, self.size - self.completed) / self.speed
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.size:
+            return 1.0 if self.size == 0 and self.phase is Phase.DONE else None
+        return min(1.0, self.completed / self.size)
