@@ -56,6 +56,13 @@ def proc_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
 
 
+def engine_pid(state: Path) -> int:
+    try:
+        return int((state / "engine.pid").read_text().strip())
+    except (OSError, ValueError):
+        return 0
+
+
 class PtyReader(threading.Thread):
     """Drains the pty master so the TUI never blocks on a full terminal; counts bytes."""
 
@@ -90,9 +97,10 @@ class Window:
     cpu: list[float] = field(default_factory=list)
     nbytes: list[int] = field(default_factory=list)
 
-    def mark(self, pid: int, reader: PtyReader) -> None:
+    def mark(self, pid: int, reader: PtyReader, state: Path) -> None:
+        """The TUI's CPU plus its background engine's: together they do what `get` does."""
         self.t.append(time.monotonic())
-        self.cpu.append(proc_cpu(pid) or 0.0)
+        self.cpu.append((proc_cpu(pid) or 0.0) + (proc_cpu(engine_pid(state)) or 0.0))
         self.nbytes.append(reader.nbytes)
 
     @property
@@ -124,14 +132,18 @@ class TuiCase:
         tenv = {**env.rangetui_env(state), "TERM": "xterm-256color", "COLORTERM": "truecolor"}
         tenv.update(COLUMNS=str(COLUMNS), LINES=str(ROWS))
         try:
-            return self._measure(argv, tenv, out, env)
+            return self._measure(argv, tenv, out, state, env)
         except OSError as e:
             return failed(f"could not run the TUI: {e}")
         finally:
+            stop = [*env.rangetui, "stop"]
+            subprocess.run(stop, env=tenv, capture_output=True, timeout=60, check=False)
             shutil.rmtree(out, ignore_errors=True)
             shutil.rmtree(state, ignore_errors=True)
 
-    def _measure(self, argv: list[str], tenv: dict[str, str], out: Path, env: Env) -> Sample:
+    def _measure(
+        self, argv: list[str], tenv: dict[str, str], out: Path, state: Path, env: Env
+    ) -> Sample:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
         reader = PtyReader(master)
@@ -146,7 +158,7 @@ class TuiCase:
                 timeout=env.timeout,
                 tty=os.ttyname(slave),
             )
-            done, how = self._watch(env.spawner, pid, out, window, reader)
+            done, how = self._watch(env.spawner, pid, out, state, window, reader)
         finally:
             os.close(slave)  # now the reader sees EIO once the TUI's last bytes are read
             reader.join(5)
@@ -182,7 +194,13 @@ class TuiCase:
         return sample
 
     def _watch(
-        self, spawner: Spawner, pid: int, out: Path, window: Window, reader: PtyReader
+        self,
+        spawner: Spawner,
+        pid: int,
+        out: Path,
+        state: Path,
+        window: Window,
+        reader: PtyReader,
     ) -> tuple[dict[str, Any], str]:
         """Poll until the file is done and the TUI has gone; returns the spawner's result."""
         target = out / Path(self.name).name
@@ -191,9 +209,9 @@ class TuiCase:
         while (done := spawner.result(POLL_SECONDS)) is None:
             now = time.monotonic()
             if not window.t and any(out.iterdir()):
-                window.mark(pid, reader)
+                window.mark(pid, reader, state)
             if len(window.t) == 1 and target.exists() and target.stat().st_size == self.nbytes:
-                window.mark(pid, reader)
+                window.mark(pid, reader, state)
                 stop_at = now + EXIT_GRACE_SECONDS if self.exit_flag else now
             if stop_at is not None and now >= stop_at:
                 if self.exit_flag:

@@ -18,11 +18,56 @@ def server() -> Iterator[FaultServer]:
 
 
 @pytest.fixture(autouse=True)
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Keep the machine running the tests out of them: state never goes under ~."""
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Keep the machine running the tests out of them: state never goes under ~.
+
+    A test that starts a background engine (the TUI, `add`, `ls`) leaves none behind.
+    """
     path = tmp_path / "state"
     monkeypatch.setenv("RANGETUI_STATE_DIR", str(path))
-    return path
+    yield path
+    stop_engine(path)
+
+
+def stop_engine(state: Path) -> None:
+    """SIGTERM the state dir's engine (it saves and goes), SIGKILL if it lingers."""
+    import signal
+    import time
+
+    try:
+        pid = int((state / "engine.pid").read_text().strip())
+    except (OSError, ValueError):
+        return
+    if not is_engine(pid):
+        return  # a pid left by an engine killed earlier may belong to someone else now
+    for signum, wait in ((signal.SIGCONT, 0.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
+            time.sleep(0.02)
+
+
+def is_engine(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return b"rangetui" in argv and b"engine" in argv
+
+
+def _alive(pid: int) -> bool:
+    """Not gone and not a zombie (the engine is reparented, so nobody here reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from rangetui.core.api import (
     Remove,
     Resume,
     SetConnections,
+    SetMaxJobs,
     command_from_json,
     command_to_json,
 )
@@ -60,6 +61,7 @@ commands = st.one_of(
     st.builds(Resume, job_id=maybe_text),
     st.builds(Remove, job_id=text, delete_partial=st.booleans()),
     st.builds(SetConnections, job_id=text, count=st.integers(1, 64)),
+    st.builds(SetMaxJobs, count=st.integers(1, 64)),
 )
 maps = st.builds(
     MapSnapshot,

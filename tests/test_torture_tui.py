@@ -1,4 +1,5 @@
-"""Crash consistency of the TUI: `kill -9` the real `rangetui URL -d DIR` again and again.
+"""Crash consistency of the TUI and its engine: `kill -9` the real `rangetui URL -d DIR`
+and the background engine it started, again and again.
 
 The TUI runs in a pseudo-terminal of 80x24 that the test owns (a thread drains it, so
 the app never blocks on output). The first start gives the URL, which puts the job in
@@ -19,22 +20,12 @@ prints the figures (kills, bytes fetched again).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-import pty
 import random
-import re
 import shutil
 import signal
-import struct
-import subprocess
-import sys
 import tempfile
-import termios
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +33,11 @@ from typing import Any
 import pytest
 
 from rangetui.core.store import CorruptState, read_json
-from tests.cli_helpers import MiB, assert_saved, cli_env, part_of, sha256_file
+from tests.cli_helpers import MiB, assert_saved, part_of, sha256_file
 from tests.conftest import payload
+from tests.daemon_helpers import kill_engine
 from tests.faultserver import FaultServer
+from tests.pty_helpers import POLL, Tui, poll_until
 from tests.test_torture import (
     Interval,
     assert_claims_match,
@@ -65,111 +58,10 @@ SURELY_CHECKPOINTED = 1.35
 CONNS = 8  # the TUI's default connections per file
 ROUTE = "/tui-torture.bin"
 NAME = "tui-torture.bin"
-COLUMNS, ROWS = 80, 24
-POLL = 0.01
 START_TIMEOUT = 30.0
 """From a start to its first range request (Textual's import and start-up included)."""
 FINISH_TIMEOUT = 60.0
 QUIT_TIMEOUT = 20.0
-ANSI = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|.)")
-
-
-# --------------------------------------------------------------------------- #
-# The TUI in a pty of our own
-# --------------------------------------------------------------------------- #
-
-
-class PtyDrain(threading.Thread):
-    """Reads the pty master until every slave end is closed; keeps the last output."""
-
-    def __init__(self, master: int) -> None:
-        super().__init__(daemon=True, name="pty-drain")
-        self.master = master
-        self.nbytes = 0
-        self.tail = b""
-
-    def run(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:  # EIO once the TUI (and our copy of the slave) is gone
-                return
-            if not data:
-                return
-            self.nbytes += len(data)
-            self.tail = (self.tail + data)[-65536:]
-
-    def text(self, lines: int = 12) -> str:
-        """The last non-blank lines written, escape sequences removed (for failure messages)."""
-        plain = ANSI.sub(b"", self.tail).decode("utf-8", "replace").replace("\r", "\n")
-        kept = [s.rstrip() for s in plain.splitlines() if s.strip()]
-        return "\n".join(kept[-lines:])
-
-
-@dataclass
-class Tui:
-    proc: subprocess.Popen[bytes]
-    master: int
-    drain: PtyDrain
-
-    @classmethod
-    def start(cls, args: list[str], cwd: Path) -> Tui:
-        env = cli_env()
-        env.update(TERM="xterm-256color", COLUMNS=str(COLUMNS), LINES=str(ROWS))
-        master, slave = pty.openpty()
-        try:
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
-            drain = PtyDrain(master)
-            drain.start()
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "rangetui", *args],
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                env=env,
-                cwd=cwd,
-                start_new_session=True,
-            )
-        except BaseException:
-            os.close(slave)
-            os.close(master)
-            raise
-        os.close(slave)  # the child has its own copies: EIO on the master once it is gone
-        return cls(proc, master, drain)
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def type(self, keys: bytes) -> None:
-        os.write(self.master, keys)
-
-    def kill(self) -> None:
-        """SIGKILL to its whole process group, then reap it (bounded)."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(10)
-
-    def close(self) -> None:
-        if self.alive:  # never signal a reaped pid: its number may belong to another process
-            self.kill()
-        self.drain.join(5)
-        os.close(self.master)
-
-    def describe(self) -> str:
-        code = self.proc.poll()
-        state = "running" if code is None else f"exit {code}"
-        return f"TUI {state}; last screen text:\n{self.drain.text()}"
-
-
-def poll_until(predicate: Callable[[], object], timeout: float, what: str, tui: Tui) -> None:
-    """Bounded wait; fails at once if the TUI exits while we wait for it to do something."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert tui.alive, f"the TUI exited while waiting for {what}\n{tui.describe()}"
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s\n{tui.describe()}"
-        time.sleep(POLL)
 
 
 # --------------------------------------------------------------------------- #
@@ -244,6 +136,7 @@ class Torture:
             delay = self.rng.uniform(*KILL_DELAY)
             time.sleep(delay)
             assert tui.alive, f"the TUI exited by itself mid-download\n{tui.describe()}"
+            kill_engine(self.state)  # the process that downloads; then its front end
             tui.kill()
         finally:
             tui.close()

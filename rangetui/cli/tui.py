@@ -1,4 +1,8 @@
-"""`rangetui [URL…]`: the terminal UI over the state dir's queue."""
+"""`rangetui [URL…]`: the terminal UI, attached to the state dir's background engine.
+
+The engine is started first when none runs; the URLs are queued in it; closing the
+UI (or losing the terminal) leaves the downloads running.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,27 @@ import sys
 from collections.abc import Sequence
 
 from rangetui import __version__
+from rangetui.cli.commands import check_command_line
 from rangetui.cli.flags import Parser, _connections, add_download_flags, options_from, read_urls
+from rangetui.core.errors import DownloadError
+from rangetui.core.store import state_root
+from rangetui.daemon.protocol import EngineError
+from rangetui.daemon.spawn import attach
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
 
 
 def tui_main(argv: Sequence[str]) -> int:
     parser = Parser(
         prog="rangetui",
-        description="Terminal download manager. `rangetui get --help` for headless.",
+        description="Terminal download manager. `rangetui get --help` for headless; "
+        "add, ls, pause, resume, rm, stop and engine drive the background engine.",
     )
     add_download_flags(parser)
     parser.add_argument(
-        "--max-jobs", type=_connections, default=3, help="downloads running at once (default 3)"
+        "--max-jobs", type=_connections, help="downloads running at once (default 3)"
     )
     parser.add_argument(
         "--exit-when-done",
@@ -26,9 +40,28 @@ def tui_main(argv: Sequence[str]) -> int:
     parser.add_argument("--version", action="version", version=f"rangetui {__version__}")
     args = parser.parse_args(argv)
     urls = read_urls(args)
+    problem = check_command_line(urls, args) if urls else None
+    if problem:
+        print(f"rangetui: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        from rangetui.tui.run import run_tui
+        from rangetui.tui.app import RangeApp
     except ImportError as e:
         print(f"rangetui: error: the terminal UI is not available: {e}", file=sys.stderr)
-        return 1
-    return run_tui(urls, args, options_from(args))
+        return EXIT_FAILED
+    try:
+        engine = attach(state_root(), args.max_jobs)
+        if args.max_jobs is not None:
+            engine.set_max_jobs(args.max_jobs)
+        output = args.output.expanduser().absolute() if args.output is not None else None
+        options = options_from(args)
+        ids = frozenset(engine.add(url, args.dir, output, options) for url in urls)
+    except (EngineError, DownloadError) as e:
+        print(f"rangetui: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    app = RangeApp(engine, args.dir, options, ids if args.exit_when_done else None)
+    app.run()
+    engine.detach()
+    if app.return_code:
+        print(f"rangetui: error: {app.farewell}", file=sys.stderr)
+    return app.return_code or EXIT_OK

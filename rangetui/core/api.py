@@ -19,6 +19,10 @@ from rangetui.core.types import Options, options_from_json, options_to_json
 COMMAND_VERSION = 1
 
 
+class EngineUnavailable(Exception):
+    """The engine behind an EngineAPI stopped answering or went away (one sentence)."""
+
+
 @dataclass(frozen=True)
 class Add:
     """Queue a URL. ``directory`` is absolute; ``output`` is relative to it or absolute."""
@@ -54,9 +58,14 @@ class SetConnections:
     count: int
 
 
-Command = Add | Pause | Resume | Remove | SetConnections
+@dataclass(frozen=True)
+class SetMaxJobs:
+    count: int
+
+
+Command = Add | Pause | Resume | Remove | SetConnections | SetMaxJobs
 COMMANDS: dict[str, type[Command]] = {
-    cls.__name__: cls for cls in (Add, Pause, Resume, Remove, SetConnections)
+    cls.__name__: cls for cls in (Add, Pause, Resume, Remove, SetConnections, SetMaxJobs)
 }
 
 
@@ -71,6 +80,11 @@ class EngineAPI(Protocol):
 
     def shutdown(self) -> None:
         """Stop the engine: running jobs are saved as queued and go on at its next start."""
+        ...
+
+    def detach(self) -> None:
+        """The front end is leaving. A background engine goes on; an engine that lives in
+        the front end's own process has nobody left to run it, so it stops."""
         ...
 
     def add(
@@ -93,6 +107,8 @@ class EngineAPI(Protocol):
     def remove(self, job_id: str, delete_partial: bool = False) -> None: ...
 
     def set_connections(self, job_id: str, count: int) -> None: ...
+
+    def set_max_jobs(self, count: int) -> None: ...
 
 
 class CommandMethods:
@@ -133,6 +149,9 @@ class CommandMethods:
 
     def set_connections(self, job_id: str, count: int) -> None:
         self.execute(SetConnections(job_id, count))
+
+    def set_max_jobs(self, count: int) -> None:
+        self.execute(SetMaxJobs(count))
 
 
 # -- JSON codec ---------------------------------------------------------------------

@@ -16,7 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rangetui.core.api import Add, Command, CommandMethods, Pause, Remove, Resume, SetConnections
+from rangetui.core.api import (
+    Add,
+    Command,
+    CommandMethods,
+    Pause,
+    Remove,
+    Resume,
+    SetConnections,
+    SetMaxJobs,
+)
 from rangetui.core.blockmap import BlockMap
 from rangetui.core.errors import Cancelled, DownloadError
 from rangetui.core.jobs import Job, JobList
@@ -86,6 +95,10 @@ class Engine(CommandMethods):
         self._save()
         if self._state_lock is not None:
             self._state_lock.release()
+
+    def detach(self) -> None:
+        """Nobody else runs this engine: the front end leaving stops it."""
+        self.shutdown()
 
     @staticmethod
     def _revive(job: Job) -> Job:
@@ -186,6 +199,9 @@ class Engine(CommandMethods):
                 self._remove(job_id, delete_partial)
             case SetConnections(job_id, count):
                 self._set_connections(job_id, count)
+            case SetMaxJobs(count):
+                self.max_jobs = max(1, min(MAX_CONNECTIONS, count))
+                self._ledger.note("", f"at most {self.max_jobs} downloads at once", "queue")
             case Add():
                 raise AssertionError("an Add is accepted by execute, never queued")
 

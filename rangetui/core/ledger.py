@@ -10,14 +10,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
-from rangetui.core.download import Download
 from rangetui.core.intervals import MapSnapshot
 from rangetui.core.jobs import Job
-from rangetui.core.snapshots import EngineSnapshot, LogLine, job_snapshot
+from rangetui.core.snapshots import LOG_LINES, EngineSnapshot, LogLine, job_snapshot
 from rangetui.core.types import Phase
 
-LOG_LINES = 500
+if TYPE_CHECKING:
+    from rangetui.core.download import Download
 
 
 class Ledger:

@@ -16,6 +16,8 @@ from rangetui.core.types import ConnectionView, DownloadSnapshot, Phase
 from rangetui.core.urls import redact
 
 SNAPSHOT_VERSION = 1
+LOG_LINES = 500
+"""Recent log lines an engine keeps (and a client of a background engine)."""
 
 
 class CodecError(ValueError):

@@ -64,12 +64,16 @@ def atomic_write_json(path: Path, data: Any, durable: bool = True) -> None:
     ``durable=False`` skips the fsyncs, for a file whose loss in a power cut costs
     nothing (a map that claims no bytes yet), where the sync would dominate small files.
     """
-    ensure_private_dir(path.parent)
     envelope = {"schema": SCHEMA, "sha256": _digest(data), "data": data}
+    atomic_write_text(path, json.dumps(envelope, separators=(",", ":")), durable)
+
+
+def atomic_write_text(path: Path, text: str, durable: bool = False) -> None:
+    ensure_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(envelope, f, separators=(",", ":"))
+            f.write(text)
             f.flush()
             if durable:
                 os.fsync(f.fileno())

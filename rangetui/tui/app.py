@@ -10,6 +10,7 @@ thread so that the screen can say what it is doing.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
@@ -19,7 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static
 
-from rangetui.core.api import EngineAPI
+from rangetui.core.api import EngineAPI, EngineUnavailable
 from rangetui.core.snapshots import EngineSnapshot, JobSnapshot
 from rangetui.core.types import Options, Phase
 from rangetui.core.units import format_size
@@ -31,17 +32,19 @@ from rangetui.tui.screens import (
     LiveScreen,
     LogScreen,
     RemoveDialog,
+    StopDialog,
 )
 from rangetui.tui.widgets import QueueTable, TotalsBar, totals_text
 
 REFRESH_SECONDS = 0.25
-ALL = Binding.Group("All", compact=True)
-CONNS = Binding.Group("Conns", compact=True)
 EMPTY_HINT = " The queue is empty: press a to add a download."
 
 
 class RangeApp(App[None]):
-    """Drives an already started :class:`Engine`; the caller shuts it down if we do not."""
+    """A front end of an engine: in this process, or the background one over its socket.
+
+    ``q`` detaches (a background engine goes on); ``S`` stops the engine after a confirm.
+    """
 
     CSS_PATH = "app.tcss"
     TITLE = "rangetui"
@@ -51,12 +54,13 @@ class RangeApp(App[None]):
         Binding("p", "pause", "Pause"),
         Binding("r", "resume", "Resume"),
         Binding("x", "remove", "Remove"),
-        Binding("P", "pause_all", "Pause all", group=ALL),
-        Binding("R", "resume_all", "Resume all", group=ALL),
-        Binding("plus", "connections(1)", "More connections", key_display="+", group=CONNS),
-        Binding("minus", "connections(-1)", "Fewer connections", key_display="-", group=CONNS),
+        Binding("P", "pause_all", "Pause all", show=False),
+        Binding("R", "resume_all", "Resume all", show=False),
+        Binding("plus", "connections(1)", "More connections", key_display="+", show=False),
+        Binding("minus", "connections(-1)", "Fewer connections", key_display="-", show=False),
         Binding("enter", "details", "Details", key_display="⏎"),
         Binding("l", "log", "Log"),
+        Binding("S", "stop_engine", "Stop engine"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -75,6 +79,8 @@ class RangeApp(App[None]):
         self.snap: EngineSnapshot = engine.snapshot()
         self._wanted: dict[str, int] = {}
         self._quitting = False
+        self.farewell = ""
+        """Why the app ended on its own (the engine went away), for the command line."""
         self._selected_line = Text()
 
     def compose(self) -> ComposeResult:
@@ -93,8 +99,17 @@ class RangeApp(App[None]):
 
     def poll_engine(self) -> None:
         """Block maps travel only for the selected job: the heatmap shows no other."""
-        selected = self.query_one(QueueTable).selected_id
-        snap = self.engine.snapshot(frozenset({selected}) if selected else frozenset())
+        tables = self.query(QueueTable)
+        if self._quitting or not tables:
+            return  # the timer can outlive the screen by a tick at exit
+        selected = tables.first().selected_id
+        try:
+            snap = self.engine.snapshot(frozenset({selected}) if selected else frozenset())
+        except EngineUnavailable as e:
+            self._quitting = True
+            self.farewell = str(e)
+            self.exit(return_code=1)
+            return
         if snap != self.snap and not self._quitting:
             self.show_snapshot(snap)
             if self.exit_after is not None and all_ended(snap, self.exit_after):
@@ -180,11 +195,25 @@ class RangeApp(App[None]):
         self.push_screen(LogScreen(self.snap))
 
     async def action_quit(self) -> None:
+        """Leave: a background engine goes on; one in this process saves and stops."""
+        await self._leave(self.engine.detach)
+
+    def action_stop_engine(self) -> None:
+        def stop(confirmed: bool | None) -> None:
+            if confirmed:
+                self.run_worker(self._leave(self.engine.shutdown))
+
+        self.push_screen(StopDialog(), stop)
+
+    async def _leave(self, how: Callable[[], None]) -> None:
         """Running jobs are saved as queued, so they resume by themselves next time."""
         self._quitting = True
         text = totals_text(self.snap).append("   stopping and saving…", style="bold yellow")
         self.query_one(TotalsBar).update(text)
-        await asyncio.to_thread(self.engine.shutdown)
+        try:
+            await asyncio.to_thread(how)
+        except EngineUnavailable as e:
+            self.farewell = str(e)
         self.exit()
 
 

@@ -130,6 +130,32 @@ class RemoveDialog(ModalScreen[bool | None]):
         self.dismiss(delete)
 
 
+class StopDialog(ModalScreen[bool]):
+    """Stopping the engine stops every download: ask first."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "choose(True)", "Stop the engine"),
+        Binding("escape,n", "choose(False)", "Cancel"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Stop the engine?", classes="title")
+            yield Static(
+                "Every download stops; running ones go on by themselves at the next start."
+            )
+            with Vertical(classes="choices"):
+                yield Button("Stop the engine (y)", id="stop", variant="error", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+        yield Footer()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "stop")
+
+    def action_choose(self, stop: bool) -> None:
+        self.dismiss(stop)
+
+
 class LiveScreen(ModalScreen[None]):
     """A view over engine snapshots: the app pushes each new one to ``show_snapshot``."""
 
