@@ -22,6 +22,7 @@ Setting them again on :meth:`FaultServer.resource` re-arms the fault.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import re
 import socket
@@ -93,6 +94,8 @@ class Resource:
     change_every: int | None = None
     head_headers: dict[str, str] = field(default_factory=dict)
     """Merged onto HEAD answers only, after ``extra_headers``: a HEAD that disagrees with GET."""
+    if_range_200: bool = False
+    """Answer any conditional range request (If-Range) with 200 and the whole body."""
     ignore_range_times: int = 0
     """The next N ranged GETs are answered 200 with the whole body; consumed in place."""
     max_concurrent: int | None = None
@@ -187,11 +190,21 @@ def parse_range(value: str, size: int) -> RangeResult:
 
 
 def if_range_matches(value: str, etag: str | None, last_modified: str | None) -> bool:
-    """Whether ``If-Range: value`` names the current representation (strong compare)."""
+    """Whether ``If-Range: value`` names the current representation (strong compare).
+
+    As Apache does (RFC 9110 13.1.5): a date matches only when Last-Modified is a strong
+    validator, at least a second older than now.
+    """
     value = value.strip()
     if etag is not None and not etag.startswith("W/") and value == etag:
         return True
-    return last_modified is not None and value == last_modified
+    if last_modified is None or value != last_modified:
+        return False
+    try:
+        age = time.time() - email.utils.parsedate_to_datetime(last_modified).timestamp()
+    except (TypeError, ValueError):
+        return False
+    return age >= 1
 
 
 class _Stopped(Exception):
@@ -431,7 +444,9 @@ class _Handler(BaseHTTPRequestHandler):
         if value is None or not res.accept_ranges or self.owner._take_ignore_range(res):
             return "ignore"
         if_range = self.headers.get("If-Range")
-        if if_range is not None and not if_range_matches(if_range, etag, res.last_modified):
+        if if_range is not None and (
+            res.if_range_200 or not if_range_matches(if_range, etag, res.last_modified)
+        ):
             return "ignore"
         return parse_range(value, size)
 

@@ -28,6 +28,7 @@ from rangetui.core.snapshots import (
     JobSnapshot,
     LogLine,
     job_snapshot,
+    job_to_json,
     snapshot_from_json,
     snapshot_to_json,
 )
@@ -172,3 +173,27 @@ def test_a_snapshot_carries_no_header_and_no_userinfo() -> None:
     wire = json.dumps(snapshot_to_json(snap))
     assert "pa55" not in wire and "alice" not in wire and secret not in wire
     assert snapshot_from_json(json.loads(wire)).jobs[0].blocks == live.blocks
+
+
+def test_text_from_outside_is_terminal_safe_in_every_snapshot_field() -> None:
+    """ESC, OSC 52, C1 and bidi overrides from a server never reach a front end."""
+    hostile = "x\x1b]52;c;Y3VybCB8IHNo\x07\x1b[2J\x9b1m\u202eevil"
+    job = Job.new("http://example.org/f\x1b[31m.iso", Path("/tmp"), None, Options())
+    job = job.with_changes(error=hostile, etag=hostile, last_modified=hostile)
+    live = DownloadSnapshot(
+        url="",
+        target="/tmp/" + hostile,
+        phase=Phase.DOWNLOADING,
+        size=None,
+        completed=0,
+        speed=0.0,
+        connections=(),
+        blocks=None,
+        retries=0,
+        message=hostile,
+        etag=hostile,
+    )
+    shown = job_snapshot(job, live, None, detail=False)
+    text = json.dumps(job_to_json(shown), ensure_ascii=False)
+    for bad in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert bad not in text, f"{bad!r} reached the snapshot"

@@ -9,6 +9,7 @@ tests pin that variable either way, since explicit flags must win over it.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import signal
@@ -144,6 +145,31 @@ def test_wrong_host_name_is_refused(ca: trustme.CA, ca_pem: Path, downloads: Pat
         result = run_get(url, "-d", downloads, "--ca-bundle", ca_pem, "--retries", "1")
     assert_clean_failure(result)
     assert list(downloads.iterdir()) == []
+    assert "certificate is for another" in result.stderr, result.describe()
+
+
+def test_an_unknown_ca_is_named_with_the_flag_that_helps(
+    tls_server: FaultServer, downloads: Path, no_ca_env: None
+) -> None:
+    url = tls_server.add("/unknown.bin", payload(1000, seed=5))
+    result = run_get(url, "-d", downloads, "--retries", "1")
+    assert_clean_failure(result, max_lines=1)
+    line = result.lines[0]
+    assert "TLS certificate problem with 127.0.0.1" in line, line
+    assert "issuer is not a trusted CA" in line and "--ca-bundle" in line, line
+    assert "urllib3" not in line and "HTTPSConnectionPool" not in line, line
+
+
+def test_an_expired_certificate_is_named(ca: trustme.CA, ca_pem: Path, downloads: Path) -> None:
+    past = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert = ca.issue_cert("127.0.0.1", not_before=past, not_after=past + datetime.timedelta(days=1))
+    cert.configure_cert(context)
+    with FaultServer(ssl_context=context) as srv:
+        url = srv.add("/old.bin", payload(1000, seed=6))
+        result = run_get(url, "-d", downloads, "--ca-bundle", ca_pem, "--retries", "1")
+    assert_clean_failure(result, max_lines=1)
+    assert "the certificate has expired" in result.stderr, result.describe()
 
 
 @pytest.mark.parametrize("env", ["no_ca_env", "system_ca_env"])

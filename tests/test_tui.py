@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import Input, Label, RichLog, Static
 
 from rangetui.core.engine import Engine
 from rangetui.core.snapshots import JobSnapshot
@@ -436,3 +436,24 @@ def test_a_bad_url_on_the_command_line_is_refused_before_anything_starts(
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "not an http" in result.stderr
     assert not (state_dir / "queue.json").exists()
+
+
+def test_a_name_that_looks_like_markup_is_shown_as_text(engine: Engine, downloads: Path) -> None:
+    """Real files are named like `data[a=b c=d].csv`: Textual must never parse them."""
+    name = "[a=1 b=2]x[b]y[red].bin"
+    job_id = engine.add("http://127.0.0.1:9/x.bin", downloads, output=Path(name), paused=True)
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: table(app).row_count == 1)
+            await pilot.pause(0.3)
+            assert table(app).selected_id == job_id
+            await pilot.press("x")
+            assert isinstance(app.screen, RemoveDialog)
+            assert name in str(app.screen.query_one(".title", Label).render())
+            await pilot.press("escape", "enter")
+            assert isinstance(app.screen, DetailsScreen)
+            assert name in str(app.screen.query_one("#details-body", Static).render())
+
+    run(scenario)

@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from rangetui.cli.flags import Parser, _connections, add_download_flags, options_from, read_urls
 from rangetui.cli.listing import job_json, table
 from rangetui.core.errors import DownloadError
-from rangetui.core.http.headers import printable
 from rangetui.core.snapshots import EngineSnapshot
 from rangetui.core.store import state_root
 from rangetui.core.urls import check_url
@@ -50,7 +49,7 @@ def add_main(argv: Sequence[str]) -> int:
     engine.detach()
     for job_id in ids:
         job = snap.find(job_id)
-        print(f"{job_id}  {printable(job.name, 500) if job else ''}".rstrip())
+        print(f"{job_id}  {job.name if job else ''}".rstrip())
     return EXIT_OK
 
 
@@ -128,7 +127,7 @@ def _act(engine: RemoteEngine, name: str, verb: str, args: argparse.Namespace) -
         else:
             engine.remove(job_id, delete_partial=args.delete)
         job = snap.find(job_id)
-        print(f"{verb} {job_id}  {printable(job.name, 500) if job else ''}".rstrip())
+        print(f"{verb} {job_id}  {job.name if job else ''}".rstrip())
     return EXIT_OK
 
 

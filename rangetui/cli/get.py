@@ -26,6 +26,7 @@ from rangetui.core.snapshots import EngineSnapshot, JobSnapshot
 from rangetui.core.store import Store
 from rangetui.core.types import ACTIVE, Options, Phase
 from rangetui.core.units import format_rate, format_size
+from rangetui.core.text import terminal_safe
 from rangetui.core.urls import redact
 
 EXIT_OK = 0
@@ -118,7 +119,7 @@ class _Follower:
         try:
             self.waiting.append(self.engine.add(job.url, job.directory, job.output, options))
         except DownloadError as e:  # plainly not a URL: said at once, the others go on
-            self.printer.error(f"error: {redact(job.url)}: {e}")
+            self.printer.error(f"error: {terminal_safe(redact(job.url))}: {e}")
             self.worst = max(self.worst, EXIT_FAILED)
 
     def follow(self, cancel: threading.Event) -> int:

@@ -6,7 +6,6 @@ import shutil
 from collections.abc import Sequence
 from typing import Any
 
-from rangetui.core.http.headers import printable
 from rangetui.core.snapshots import JobSnapshot
 from rangetui.core.types import Phase
 from rangetui.core.units import format_rate, format_size
@@ -46,7 +45,7 @@ def table(jobs: Sequence[JobSnapshot], width: int | None = None) -> list[str]:
     for job in jobs:
         lines.append(_row(_cells(job), widths))
         if job.status is Phase.FAILED and job.error:
-            lines.append(_fit("  " + printable(job.error, 500), width))
+            lines.append(_fit("  " + job.error, width))
     return lines
 
 
@@ -54,7 +53,7 @@ def _cells(job: JobSnapshot) -> tuple[str, ...]:
     fraction = job.fraction
     return (
         job.id,
-        printable(job.name, 500),
+        job.name,
         job.status.value,
         f"{int(fraction * 100)}%" if fraction is not None else "?",
         format_size(job.size) if job.size is not None else "?",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from rangetui.core.intervals import MapSnapshot
 from rangetui.core.jobs import Job
 from rangetui.core.snapshots import LOG_LINES, EngineSnapshot, LogLine, job_snapshot
+from rangetui.core.text import terminal_safe
 from rangetui.core.types import Phase
 
 if TYPE_CHECKING:
@@ -100,9 +101,10 @@ class Ledger:
         """Any thread: a download's own events arrive from its threads."""
         with self._lock:
             job = next((j for j in self._jobs if j.id == job_id), None)
-            name = job.name if job is not None else ""
+            name = terminal_safe(job.name) if job is not None else ""
             self._seq += 1
-            self._log.append(LogLine(self._seq, time.time(), job_id, name, text, kind))
+            line = LogLine(self._seq, time.time(), job_id, name, terminal_safe(text), kind)
+            self._log.append(line)
             self._version += 1
 
     # -- reading ---------------------------------------------------------------------

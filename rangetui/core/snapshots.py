@@ -12,6 +12,7 @@ from typing import Any
 
 from rangetui.core.intervals import MapSnapshot
 from rangetui.core.jobs import Job
+from rangetui.core.text import safe_or_none, terminal_safe
 from rangetui.core.types import ConnectionView, DownloadSnapshot, Phase
 from rangetui.core.urls import redact
 
@@ -116,12 +117,12 @@ def job_snapshot(
     size = live.size if live is not None and live.size is not None else job.size
     return JobSnapshot(
         id=job.id,
-        name=job.name_for(target),
-        url=redact(job.url),
+        name=terminal_safe(job.name_for(target)),
+        url=terminal_safe(redact(job.url)),
         status=status,
-        directory=job.directory,
-        output=job.output,
-        target=target,
+        directory=terminal_safe(job.directory),
+        output=safe_or_none(job.output),
+        target=safe_or_none(target),
         size=size,
         completed=live.completed if live is not None else job.completed,
         speed=live.speed if live is not None and status is Phase.DOWNLOADING else 0.0,
@@ -130,10 +131,12 @@ def job_snapshot(
         block_size=job.options.block_size,
         running=live is not None,
         retries=live.retries if live is not None else 0,
-        message=live.message if live is not None else "",
-        error=job.error,
-        etag=(live.etag if live is not None else None) or job.etag,
-        last_modified=(live.last_modified if live is not None else None) or job.last_modified,
+        message=terminal_safe(live.message) if live is not None else "",
+        error=safe_or_none(job.error),
+        etag=safe_or_none((live.etag if live is not None else None) or job.etag),
+        last_modified=safe_or_none(
+            (live.last_modified if live is not None else None) or job.last_modified
+        ),
         added=job.added,
         started=job.started,
         finished=job.finished,

@@ -76,6 +76,9 @@ class Remote:
     content_disposition: str | None = None
     cross_host: bool = False
     """The probe was redirected to another host: credentials must not follow."""
+    modified_is_strong: bool = False
+    """Last-Modified was at least a second older than the answer's Date (RFC 9110 8.8.2.2),
+    so it may stand in If-Range when there is no entity tag."""
 
     def same_file_as(self, other: Remote) -> bool:
         if self.size != other.size:
@@ -87,10 +90,12 @@ class Remote:
         return self.etag == other.etag and self.last_modified == other.last_modified
 
     def if_range(self) -> str | None:
-        """Strong ETag, else Last-Modified (RFC 9110 forbids weak ETags in If-Range)."""
-        if self.etag and not self.etag.startswith("W/"):
-            return self.etag
-        return self.last_modified
+        """What RFC 9110 13.1.5 allows in If-Range: a strong entity tag; a date only when
+        there is no entity tag and the date is a strong validator; else nothing (every
+        206 is checked against the validators anyway)."""
+        if self.etag:
+            return None if self.etag.startswith("W/") else self.etag
+        return self.last_modified if self.modified_is_strong else None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.events import Resize
 from textual.geometry import Region
 from textual.strip import Strip
@@ -158,7 +159,7 @@ class BlockHeatmap(Widget):
         self._blocks = blocks
         if title != self._title:
             self._title = title
-            self.border_title = title or None
+            self.border_title = Text(title) if title else None  # a file name, never markup
         self._update_view()
 
     @property

@@ -106,7 +106,7 @@ class RemoveDialog(ModalScreen[bool | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(f"Remove {self._job_name}?", classes="title")
+            yield Label(Text(f"Remove {self._job_name}?"), classes="title")  # never markup
             if self._finished:
                 yield Static("The downloaded file stays where it is.")
             with Vertical(classes="choices"):

@@ -31,11 +31,33 @@ def _cross_host(remote: Remote) -> dict[str, str | None]:
 def open_range(
     session: requests.Session, remote: Remote, start: int, end: int, options: HttpOptions
 ) -> RangeStream:
-    """GET bytes ``[start, end)``; any answer but the exact range is an exception."""
+    """GET bytes ``[start, end)``; any answer but the exact range is an exception.
+
+    A 200 to a conditional range request may mean the condition failed rather than that
+    ranges are unsupported (Apache, on a file changed within the last second): when its
+    validators still match ours, ask once more without If-Range; the 206 that comes back
+    is checked against the validators like any other.
+    """
     headers: dict[str, str | None] = {"Range": f"bytes={start}-{end - 1}", **_cross_host(remote)}
     validator = remote.if_range()
     if validator:
-        headers["If-Range"] = validator
+        try:
+            return _get_range(
+                session, remote, start, end, options, {**headers, "If-Range": validator}
+            )
+        except RangeNotSupported:
+            pass
+    return _get_range(session, remote, start, end, options, headers)
+
+
+def _get_range(
+    session: requests.Session,
+    remote: Remote,
+    start: int,
+    end: int,
+    options: HttpOptions,
+    headers: dict[str, str | None],
+) -> RangeStream:
     resp = request(session, "GET", remote.url, options, headers=headers, allow_redirects=True)
     try:
         return _checked_range(resp, remote, start, end)

@@ -10,6 +10,8 @@ import email.utils
 import re
 import time
 
+from rangetui.core.text import terminal_safe
+
 _CONTENT_RANGE_RE = re.compile(
     r"^\s*bytes\s+(?:(\d{1,20})-(\d{1,20})|\*)/(\d{1,20}|\*)\s*$", re.IGNORECASE | re.ASCII
 )
@@ -28,9 +30,22 @@ def retry_after_seconds(value: str | None) -> float | None:
     return None
 
 
+def strong_date(last_modified: str | None, date: str | None) -> bool:
+    """RFC 9110 8.8.2.2: a Last-Modified at least one second before the response's Date
+    is strong; one from the same second may still change within it."""
+    if not last_modified or not date:
+        return False
+    try:
+        modified = email.utils.parsedate_to_datetime(last_modified)
+        answered = email.utils.parsedate_to_datetime(date)
+        return (answered - modified).total_seconds() >= 1
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def printable(text: str, limit: int = 200) -> str:
-    """Server-supplied text without control characters: it goes to a terminal."""
-    return "".join(c if c.isprintable() else "?" for c in text[:limit])
+    """Server-supplied text for a message: terminal-safe and of bounded length."""
+    return terminal_safe(text, limit)
 
 
 def parse_content_range(value: str | None) -> tuple[int | None, int | None, int | None]:

@@ -139,7 +139,7 @@ def request(
     except (requests.exceptions.InvalidHeader, ValueError) as e:
         raise FatalError(f"invalid URL or header: {first_line(e)}") from None
     except requests.exceptions.SSLError as e:
-        raise FatalError(f"TLS error for {redact(url)}: {first_line(e)}") from None
+        raise FatalError(tls_problem(host_of(url), e)) from None
     except requests.exceptions.ConnectTimeout:
         raise RetriableError(f"timed out connecting to {host_of(url)}") from None
     except requests.exceptions.ReadTimeout:
@@ -150,6 +150,33 @@ def request(
         raise RetriableError(f"cannot connect to {host_of(url)}: {_cause(e)}") from None
     except requests.exceptions.RequestException as e:
         raise RetriableError(f"request failed: {first_line(e)}") from None
+
+
+TLS_REASONS = (
+    ("self-signed certificate in certificate chain", "a self-signed certificate in the chain"),
+    ("self-signed certificate", "a self-signed certificate"),
+    ("certificate has expired", "the certificate has expired"),
+    ("certificate is not yet valid", "the certificate is not valid yet"),
+    ("hostname mismatch", "the certificate is for another host name"),
+    ("ip address mismatch", "the certificate is for another address"),
+    ("unable to get local issuer certificate", "the certificate's issuer is not a trusted CA"),
+    ("unable to get issuer certificate", "the certificate's issuer is not a trusted CA"),
+    ("certificate has been revoked", "the certificate has been revoked"),
+)
+
+
+def tls_problem(host: str, error: BaseException) -> str:
+    """What failed, in words, and what to do (curl: "SSL certificate problem: ...")."""
+    text = str(error).lower().replace("self signed", "self-signed")
+    for needle, reason in TLS_REASONS:
+        if needle in text:
+            return (
+                f"TLS certificate problem with {host}: {reason}"
+                " (--ca-bundle FILE trusts another CA; --insecure skips the check)"
+            )
+    if "certificate verify failed" in text:
+        return f"TLS certificate problem with {host}: the certificate could not be verified"
+    return f"the TLS handshake with {host} failed (is it an https server?)"
 
 
 def first_line(e: BaseException) -> str:
