@@ -120,23 +120,16 @@ def test_reconnects_are_spaced(clock: FakeClock) -> None:
 def test_busy_backs_off_by_one_and_stops_at_one(clock: FakeClock) -> None:
     events: list[str] = []
     tuner = ConnectionTuner(3, clock=clock, on_event=events.append)
-    assert tuner.server_busy(others_active=True)
+    tuner.server_busy()
     assert tuner.wanted == 2
-    assert tuner.server_busy(others_active=True)
+    tuner.server_busy()
     assert tuner.wanted == 1
-    assert tuner.server_busy(others_active=True), "still a cap, not a failure"
+    tuner.server_busy()
     assert tuner.wanted == 1, "never below one connection"
     assert events == [
         "the server refused a connection (busy); using 2",
         "the server refused a connection (busy); using 1",
-    ]
-
-
-def test_busy_on_the_only_working_connection_is_an_ordinary_error(clock: FakeClock) -> None:
-    events: list[str] = []
-    tuner = ConnectionTuner(3, clock=clock, on_event=events.append)
-    assert not tuner.server_busy(others_active=False)
-    assert tuner.wanted == 3 and events == []
+    ], "nothing is said when nothing changes"
 
 
 @pytest.mark.parametrize(
@@ -163,7 +156,7 @@ def test_concurrent_busy_refusals_lose_no_decrement() -> None:
     def refuse() -> None:
         start.wait()
         for _ in range(5):
-            tuner.server_busy(others_active=True)
+            tuner.server_busy()
 
     threads = [threading.Thread(target=refuse) for _ in range(8)]
     for t in threads:

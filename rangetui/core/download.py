@@ -34,6 +34,7 @@ from rangetui.core.rates import Speedometer
 from rangetui.core.retry import backoff_delay
 from rangetui.core.single import fetch_stream
 from rangetui.core.store import CorruptState, ResumeState, Store
+from rangetui.core.tuning import ConnectionTuner
 from rangetui.core.types import ConnectionView, DownloadSnapshot, Options, Phase, Remote
 from rangetui.core.urls import redact
 from rangetui.core.worker import Worker, WorkerShared
@@ -76,8 +77,9 @@ class Download:
         self._speedo = Speedometer()
         self._sync_failed = False
         self._stream_abort: Callable[[], None] | None = None
-        self._wanted = self.options.connections
+        self._tuner = ConnectionTuner(self.options.connections, on_event=self.event)
         self._spare: list[Connection] = []
+        self._parts = 0
 
     # -- observing -------------------------------------------------------------------
 
@@ -110,7 +112,7 @@ class Download:
 
     def set_connections(self, count: int) -> None:
         """Takes effect within a tick: extra workers stop after their current read."""
-        self._wanted = max(1, min(64, count))
+        self._tuner.set_connections(count)
 
     def interrupt(self) -> None:
         """After setting the cancel event: wake a single-connection read blocked on a
@@ -258,7 +260,7 @@ class Download:
             self.store.drop_map(placement.target)
             bmap = BlockMap(size, self.options.block_size)
         truncate(fd, size)
-        bmap.partition(self._wanted)
+        bmap.partition(self._tuner.wanted)
         return bmap
 
     def _fetch_parallel(
@@ -281,10 +283,9 @@ class Download:
             retries=self.options.retries,
             stop=threading.Event(),
             on_event=self._worker_event,
-            on_busy=self._server_busy,
+            tuner=self._tuner,
             origin_url=self.url,
             limiter=RateLimiter(self.options.limit_rate) if self.options.limit_rate else None,
-            wanted=self._wanted,
         )
         shared.spare.extend(self._spare)
         self._spare.clear()
@@ -326,10 +327,11 @@ class Download:
 
     def _keep_workers(self, shared: WorkerShared, workers: dict[int, Worker]) -> None:
         """As many workers as there are ranges to fetch, up to the wanted connections."""
-        if shared.wanted != self._wanted:
-            shared.wanted = self._wanted
-            shared.bmap.partition(self._wanted)
-        count = min(self._wanted, max(1, shared.bmap.pending_segments()))
+        wanted = self._tuner.wanted
+        if self._parts != wanted:
+            self._parts = wanted
+            shared.bmap.partition(wanted)
+        count = min(wanted, max(1, shared.bmap.pending_segments()))
         for wid in range(count):
             worker = workers.get(wid)
             if worker is None or not worker.is_alive():
@@ -369,12 +371,6 @@ class Download:
             raise FatalError(
                 f"cannot save progress under {self.store.root}: {e.strerror or e}"
             ) from None
-
-    def _server_busy(self, wid: int) -> None:
-        """A 429/503 while other connections work: the server caps connections per client."""
-        if self._wanted > 1:
-            self._wanted -= 1
-            self.event(f"the server refused a connection (busy); using {self._wanted}")
 
     def _worker_event(self, message: str) -> None:
         self._retries += 1

@@ -62,21 +62,16 @@ class ConnectionTuner:
             self._wanted = _clamp(count)
             return self._wanted
 
-    def server_busy(self, others_active: bool) -> bool:
-        """A 429/503: with other connections working, the server most likely caps
-        connections per client, so use one fewer (never none) and count no failure.
-
-        Returns whether it was taken as such a cap; if not, it is an ordinary error."""
-        if not others_active:
-            return False
+    def server_busy(self) -> None:
+        """A 429/503 while other connections work: the server most likely caps connections
+        per client, so use one fewer, but never none."""
         with self._lock:
             lowered = self._wanted > MIN_CONNECTIONS
             if lowered:
                 self._wanted -= 1
             wanted = self._wanted
-        if lowered:
+        if lowered:  # told outside the lock: the listener may take its own
             self._on_event(f"the server refused a connection (busy); using {wanted}")
-        return True
 
     # -- how much per request ---------------------------------------------------------
 
