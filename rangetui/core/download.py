@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rangetui.core.blockmap import BlockMap
 from rangetui.core.checksum import sha256_matches
-from rangetui.core.diskio import check_space, disk_error, finish_file, truncate
+from rangetui.core.diskio import check_space, finish_file, truncate
 from rangetui.core.errors import (
     Cancelled,
     DownloadError,
@@ -31,15 +31,15 @@ from rangetui.core.http.connection import Connection
 from rangetui.core.placement import PartBusy, Placement, place
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.rates import Speedometer
+from rangetui.core.resume import SavedProgress
 from rangetui.core.retry import backoff_delay
 from rangetui.core.single import fetch_stream
-from rangetui.core.store import CorruptState, ResumeState, Store
+from rangetui.core.store import CorruptState, Store
 from rangetui.core.tuning import ConnectionTuner
 from rangetui.core.types import ConnectionView, DownloadSnapshot, Options, Phase, Remote
 from rangetui.core.urls import redact
 from rangetui.core.worker import Worker, WorkerShared
 
-CHECKPOINT_SECONDS = 1.0
 MAX_RESTARTS = 2
 MAX_NAME_TRIES = 20
 MAX_REFRESHES = 50
@@ -75,7 +75,6 @@ class Download:
         self._retries = 0
         self._speed = 0.0
         self._speedo = Speedometer()
-        self._sync_failed = False
         self._stream_abort: Callable[[], None] | None = None
         self._tuner = ConnectionTuner(self.options.connections, on_event=self.event)
         self._spare: list[Connection] = []
@@ -212,10 +211,11 @@ class Download:
         again: the same file goes on from where it is, another one starts over."""
         self._phase = Phase.DOWNLOADING
         restarts = refreshes = 0
+        saved = SavedProgress(self.store, self.url, placement.target, fd, self.event)
         while True:
             try:
                 if remote.accept_ranges and remote.size is not None:
-                    self._fetch_parallel(placement, remote, fd, cancel)
+                    self._fetch_parallel(saved, placement, remote, fd, cancel)
                 else:
                     self._fetch_single(placement, remote, fd, cancel)
                 return
@@ -238,42 +238,18 @@ class Download:
             self.store.drop_map(placement.target)
             truncate(fd, 0)
 
-    def _resume_map(self, placement: Placement, remote: Remote, fd: int) -> BlockMap:
-        """The saved block map if it is for this very file and the .part still fits it."""
-        size = remote.size or 0
-        saved: ResumeState | None = None
-        try:
-            saved = self.store.load_map(placement.target)
-        except CorruptState as e:
-            self.event(f"{e}; starting over")
-        part_size = os.fstat(fd).st_size
-        reason = _why_not_resume(saved, self.url, remote, part_size)
-        if saved is not None and reason is None:
-            bmap = BlockMap(size, saved.block_size, saved.done)
-            if bmap.completed:
-                self.event(f"resuming: {bmap.completed} of {size} bytes already here")
-        else:
-            if reason:
-                self.event(f"{reason}; starting over")
-            elif part_size:
-                self.event("found a partial file with no saved progress; starting over")
-            self.store.drop_map(placement.target)
-            bmap = BlockMap(size, self.options.block_size)
-        truncate(fd, size)
-        bmap.partition(self._tuner.wanted)
-        return bmap
-
     def _fetch_parallel(
-        self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
+        self,
+        saved: SavedProgress,
+        placement: Placement,
+        remote: Remote,
+        fd: int,
+        cancel: threading.Event,
     ) -> None:
         check_space(placement.part, remote.size or 0)
-        bmap = self._resume_map(placement, remote, fd)
+        bmap = saved.load(remote, self.options.block_size)
+        bmap.partition(self._tuner.wanted)
         self._bmap = bmap
-        # Saved at once so a rerun after an early kill finds its own .part again, but
-        # without fsync: it claims nothing new, and syncing would dominate small files.
-        state = ResumeState(str(placement.target), self.url, remote, bmap.block_size)
-        state.done = list(bmap.snapshot().done_intervals)
-        self._save_map(state, durable=False)
         shared = WorkerShared(
             path=str(placement.part),
             remote=remote,
@@ -292,11 +268,11 @@ class Download:
         self._shared = shared
         workers: dict[int, Worker] = {}
         try:
-            self._supervise(shared, workers, fd, state, cancel)
+            self._supervise(shared, workers, saved, cancel)
         except BaseException:
             self._stop_workers(shared, workers)
             with contextlib.suppress(DownloadError):  # keep the first error, not a disk echo
-                self._checkpoint(fd, state)
+                saved.checkpoint()
             raise
         self._stop_workers(shared, workers)
 
@@ -304,12 +280,10 @@ class Download:
         self,
         shared: WorkerShared,
         workers: dict[int, Worker],
-        fd: int,
-        state: ResumeState,
+        saved: SavedProgress,
         cancel: threading.Event,
     ) -> None:
         """The download's own loop: keep workers at the wanted count, checkpoint, watch."""
-        last_save = time.monotonic()
         while not shared.bmap.is_complete:
             if cancel.is_set():
                 raise Cancelled("interrupted")
@@ -318,9 +292,7 @@ class Download:
             self._keep_workers(shared, workers)
             now = time.monotonic()
             self._speed = self._speedo.sample(now, shared.bmap.completed)
-            if now - last_save >= CHECKPOINT_SECONDS:
-                self._checkpoint(fd, state)
-                last_save = now
+            saved.checkpoint_if_due()
             shared.wake.wait(TICK_SECONDS)
             shared.wake.clear()
         self._speed = self._speedo.sample(time.monotonic(), shared.bmap.completed)
@@ -349,28 +321,6 @@ class Download:
         deadline = time.monotonic() + 2.0
         for worker in workers.values():
             worker.join(max(0.0, deadline - time.monotonic()))
-
-    def _checkpoint(self, fd: int, state: ResumeState) -> None:
-        """Snapshot first, then flush the data, then save: the map never claims unsynced bytes."""
-        bmap = self._bmap
-        if bmap is None or self._sync_failed:
-            return  # after a failed sync the kernel may report success for lost pages
-        snap = bmap.snapshot()
-        try:
-            os.fdatasync(fd)
-        except OSError as e:
-            self._sync_failed = True
-            raise disk_error(e) from None
-        state.done = list(snap.done_intervals)
-        self._save_map(state)
-
-    def _save_map(self, state: ResumeState, durable: bool = True) -> None:
-        try:
-            self.store.save_map(state, durable)
-        except OSError as e:
-            raise FatalError(
-                f"cannot save progress under {self.store.root}: {e.strerror or e}"
-            ) from None
 
     def _worker_event(self, message: str) -> None:
         self._retries += 1
@@ -410,20 +360,6 @@ class Download:
         if self.options.checksum and not sha256_matches(fd, self.options.checksum):
             self.store.drop_map(placement.target)
             raise FatalError("the sha256 checksum does not match; the download is corrupt")
-
-
-def _why_not_resume(
-    saved: ResumeState | None, url: str, remote: Remote, part_size: int
-) -> str | None:
-    if saved is None:
-        return None
-    if saved.url != url:
-        return "the saved progress is for another URL"
-    if not saved.remote.same_file_as(remote):
-        return "the file on the server has changed since the last run"
-    if part_size != (remote.size or 0):
-        return "the partial file is missing or has the wrong size"
-    return None
 
 
 __all__ = ["Download"]
