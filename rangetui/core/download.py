@@ -29,21 +29,19 @@ from rangetui.core.errors import (
 from rangetui.core.http.body import RangeStream
 from rangetui.core.http.connection import Connection
 from rangetui.core.placement import PartBusy, Placement, place
-from rangetui.core.ratelimit import RateLimiter
+from rangetui.core.pool import WorkerPool
 from rangetui.core.rates import Speedometer
 from rangetui.core.resume import SavedProgress
 from rangetui.core.retry import backoff_delay
 from rangetui.core.single import fetch_stream
 from rangetui.core.store import CorruptState, Store
 from rangetui.core.tuning import ConnectionTuner
-from rangetui.core.types import ConnectionView, DownloadSnapshot, Options, Phase, Remote
+from rangetui.core.types import DownloadSnapshot, Options, Phase, Remote
 from rangetui.core.urls import redact
-from rangetui.core.worker import Worker, WorkerShared
 
 MAX_RESTARTS = 2
 MAX_NAME_TRIES = 20
 MAX_REFRESHES = 50
-TICK_SECONDS = 0.1
 
 
 class Download:
@@ -70,29 +68,22 @@ class Download:
         self._target: Path | None = None
         self._remote: Remote | None = None
         self._bmap: BlockMap | None = None
-        self._shared: WorkerShared | None = None
-        self._stream_done = 0
+        self._pool: WorkerPool | None = None
+        self._stream: RangeStream | None = None
+        self._done = 0
         self._retries = 0
         self._speed = 0.0
         self._speedo = Speedometer()
-        self._stream_abort: Callable[[], None] | None = None
         self._tuner = ConnectionTuner(self.options.connections, on_event=self.event)
         self._spare: list[Connection] = []
-        self._parts = 0
 
     # -- observing -------------------------------------------------------------------
 
     def snapshot(self, blocks: bool = True) -> DownloadSnapshot:
         """Any thread. ``blocks=False`` skips copying the block map (most front-end ticks)."""
-        bmap, shared = self._bmap, self._shared
-        completed = bmap.completed if bmap is not None else self._stream_done
-        views: tuple[ConnectionView, ...] = ()
-        if shared is not None:
-            views = tuple(
-                ConnectionView(wid, s.start, s.pos, s.end)
-                for wid, s in sorted(shared.slots.items())
-                if s.active
-            )
+        bmap, pool = self._bmap, self._pool
+        completed = bmap.completed if bmap is not None else self._done
+        views = pool.views() if pool is not None else ()
         remote = self._remote
         return DownloadSnapshot(
             url=redact(self.url),
@@ -116,9 +107,9 @@ class Download:
     def interrupt(self) -> None:
         """After setting the cancel event: wake a single-connection read blocked on a
         silent server (parallel workers are woken by the download's own loop)."""
-        abort = self._stream_abort
-        if abort is not None:
-            abort()
+        stream = self._stream
+        if stream is not None:
+            stream.abort()
 
     def event(self, message: str) -> None:
         self._message = message
@@ -247,80 +238,36 @@ class Download:
         cancel: threading.Event,
     ) -> None:
         check_space(placement.part, remote.size or 0)
-        bmap = saved.load(remote, self.options.block_size)
-        bmap.partition(self._tuner.wanted)
-        self._bmap = bmap
-        shared = WorkerShared(
+        bmap = self._bmap = saved.load(remote, self.options.block_size)
+        spare, self._spare = self._spare, []
+        pool = self._pool = WorkerPool(
             path=str(placement.part),
             remote=remote,
             bmap=bmap,
-            http=self.options.http,
-            buffer_size=self.options.buffer_size,
-            retries=self.options.retries,
-            stop=threading.Event(),
-            on_event=self._worker_event,
+            options=self.options,
             tuner=self._tuner,
             origin_url=self.url,
-            limiter=RateLimiter(self.options.limit_rate) if self.options.limit_rate else None,
+            on_event=self._worker_event,
+            spare=spare,
         )
-        shared.spare.extend(self._spare)
-        self._spare.clear()
-        self._shared = shared
-        workers: dict[int, Worker] = {}
         try:
-            self._supervise(shared, workers, saved, cancel)
+            with pool:  # however it ends, the workers are stopped before anything else
+                pool.supervise(cancel, lambda done: self._tick(saved, done))
+                self._progress(bmap.completed)
         except BaseException:
-            self._stop_workers(shared, workers)
             with contextlib.suppress(DownloadError):  # keep the first error, not a disk echo
                 saved.checkpoint()
             raise
-        self._stop_workers(shared, workers)
 
-    def _supervise(
-        self,
-        shared: WorkerShared,
-        workers: dict[int, Worker],
-        saved: SavedProgress,
-        cancel: threading.Event,
-    ) -> None:
-        """The download's own loop: keep workers at the wanted count, checkpoint, watch."""
-        while not shared.bmap.is_complete:
-            if cancel.is_set():
-                raise Cancelled("interrupted")
-            if shared.errors:
-                raise shared.errors[0]
-            self._keep_workers(shared, workers)
-            now = time.monotonic()
-            self._speed = self._speedo.sample(now, shared.bmap.completed)
-            saved.checkpoint_if_due()
-            shared.wake.wait(TICK_SECONDS)
-            shared.wake.clear()
-        self._speed = self._speedo.sample(time.monotonic(), shared.bmap.completed)
+    def _tick(self, saved: SavedProgress, done: int) -> None:
+        """Between two looks at the workers: the speed, and a checkpoint when one is due."""
+        self._progress(done)
+        saved.checkpoint_if_due()
 
-    def _keep_workers(self, shared: WorkerShared, workers: dict[int, Worker]) -> None:
-        """As many workers as there are ranges to fetch, up to the wanted connections."""
-        wanted = self._tuner.wanted
-        if self._parts != wanted:
-            self._parts = wanted
-            shared.bmap.partition(wanted)
-        count = min(wanted, max(1, shared.bmap.pending_segments()))
-        for wid in range(count):
-            worker = workers.get(wid)
-            if worker is None or not worker.is_alive():
-                worker = Worker(shared, wid)
-                workers[wid] = worker
-                worker.start()
-
-    def _stop_workers(self, shared: WorkerShared, workers: dict[int, Worker]) -> None:
-        """Prompt stop: signal, wake blocked reads by shutting their sockets, then wait."""
-        shared.stop.set()
-        for slot in list(shared.slots.values()):
-            stream = slot.stream
-            if stream is not None:
-                stream.abort()
-        deadline = time.monotonic() + 2.0
-        for worker in workers.values():
-            worker.join(max(0.0, deadline - time.monotonic()))
+    def _progress(self, done: int) -> None:
+        """Bytes so far, from the pool's tick or the single stream; the speed follows."""
+        self._done = done
+        self._speed = self._speedo.sample(time.monotonic(), done)
 
     def _worker_event(self, message: str) -> None:
         self._retries += 1
@@ -330,27 +277,22 @@ class Download:
         self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
     ) -> None:
         self._bmap = None
-        self._shared = None
+        self._pool = None
         self.store.drop_map(placement.target)
         if remote.size is not None:
             check_space(placement.part, remote.size)
-
-        def progress(done: int) -> None:
-            self._stream_done = done
-            self._speed = self._speedo.sample(time.monotonic(), done)
-
-        def on_stream(stream: RangeStream | None) -> None:
-            self._stream_abort = stream.abort if stream is not None else None
-
         fetch_stream(
             remote,
             fd,
             self.options,
             cancel,
-            progress=progress,
+            progress=self._progress,
             on_event=self._worker_event,
-            on_stream=on_stream,
+            on_stream=self._on_stream,
         )
+
+    def _on_stream(self, stream: RangeStream | None) -> None:
+        self._stream = stream
 
     def _verify(self, placement: Placement, fd: int) -> None:
         remote = self._remote
