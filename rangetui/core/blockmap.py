@@ -208,6 +208,14 @@ class BlockMap:
             ]
             return seg.rate_at(now), others, now - seg.claimed_at
 
+    def owner_rates(self, now: float | None = None) -> dict[int, float]:
+        """Each owner's bytes/s on the segment it owns (0.0 while too early to tell), for
+        the per-connection speeds a front end shows; the same figures stragglers are
+        judged by, so what the user sees explains a reconnect."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            return {s.owner: s.rate_at(now) or 0.0 for s in self._segments if s.owner is not None}
+
     def failures(self, segment: int) -> int:
         with self._lock:
             return self._segments[segment].failures

@@ -36,7 +36,7 @@ from rangetui.core.retry import backoff_delay
 from rangetui.core.single import fetch_stream
 from rangetui.core.store import CorruptState, Store
 from rangetui.core.tuning import ConnectionTuner
-from rangetui.core.types import DownloadSnapshot, Options, Phase, Remote
+from rangetui.core.types import ConnectionView, DownloadSnapshot, Options, Phase, Remote
 from rangetui.core.urls import redact
 
 MAX_RESTARTS = 2
@@ -70,7 +70,7 @@ class Download:
         self._bmap: BlockMap | None = None
         self._pool: WorkerPool | None = None
         self._stream: RangeStream | None = None
-        self._done = 0
+        self._stream_done = 0
         self._retries = 0
         self._speed = 0.0
         self._speedo = Speedometer()
@@ -81,9 +81,9 @@ class Download:
 
     def snapshot(self, blocks: bool = True) -> DownloadSnapshot:
         """Any thread. ``blocks=False`` skips copying the block map (most front-end ticks)."""
-        bmap, pool = self._bmap, self._pool
-        completed = bmap.completed if bmap is not None else self._done
-        views = pool.views() if pool is not None else ()
+        bmap, pool, speed = self._bmap, self._pool, self._speed
+        completed = bmap.completed if bmap is not None else self._stream_done
+        views = pool.views() if pool is not None else self._single_view(speed)
         remote = self._remote
         return DownloadSnapshot(
             url=redact(self.url),
@@ -91,7 +91,7 @@ class Download:
             phase=self._phase,
             size=remote.size if remote else None,
             completed=completed,
-            speed=self._speed,
+            speed=speed,
             connections=views,
             blocks=bmap.snapshot() if bmap is not None and blocks else None,
             retries=self._retries,
@@ -99,6 +99,15 @@ class Download:
             etag=remote.etag if remote else None,
             last_modified=remote.last_modified if remote else None,
         )
+
+    def _single_view(self, speed: float) -> tuple[ConnectionView, ...]:
+        """The one connection of a download without ranges, while it streams: front ends
+        count it and show its speed like any other connection's."""
+        remote, done = self._remote, self._stream_done
+        if self._stream is None or remote is None:
+            return ()
+        end = remote.size if remote.size is not None else done
+        return (ConnectionView(0, 0, done, end, speed),)
 
     def set_connections(self, count: int) -> None:
         """Takes effect within a tick: extra workers stop after their current read."""
@@ -253,7 +262,7 @@ class Download:
         try:
             with pool:  # however it ends, the workers are stopped before anything else
                 pool.supervise(cancel, lambda done: self._tick(saved, done))
-                self._progress(bmap.completed)
+                self._sample_speed(bmap.completed)
         except BaseException:
             with contextlib.suppress(DownloadError):  # keep the first error, not a disk echo
                 saved.checkpoint()
@@ -261,12 +270,10 @@ class Download:
 
     def _tick(self, saved: SavedProgress, done: int) -> None:
         """Between two looks at the workers: the speed, and a checkpoint when one is due."""
-        self._progress(done)
+        self._sample_speed(done)
         saved.checkpoint_if_due()
 
-    def _progress(self, done: int) -> None:
-        """Bytes so far, from the pool's tick or the single stream; the speed follows."""
-        self._done = done
+    def _sample_speed(self, done: int) -> None:
         self._speed = self._speedo.sample(time.monotonic(), done)
 
     def _worker_event(self, message: str) -> None:
@@ -286,10 +293,14 @@ class Download:
             fd,
             self.options,
             cancel,
-            progress=self._progress,
+            progress=self._stream_progress,
             on_event=self._worker_event,
             on_stream=self._on_stream,
         )
+
+    def _stream_progress(self, done: int) -> None:
+        self._stream_done = done
+        self._sample_speed(done)
 
     def _on_stream(self, stream: RangeStream | None) -> None:
         self._stream = stream

@@ -100,10 +100,14 @@ class WorkerPool:
             worker.join(max(0.0, deadline - time.monotonic()))
 
     def views(self) -> tuple[ConnectionView, ...]:
-        """Any thread: each working connection's range."""
+        """Any thread: each working connection's range and speed. The speed is the block
+        map's smoothed rate of the segment it owns: cheap (one pass under the map's lock),
+        and it falls towards zero when the connection stalls."""
+        s = self.shared
+        rates = s.bmap.owner_rates()
         return tuple(
-            ConnectionView(wid, slot.start, slot.pos, slot.end)
-            for wid, slot in sorted(self.shared.slots.items())
+            ConnectionView(wid, slot.start, slot.pos, slot.end, rates.get(wid, 0.0))
+            for wid, slot in sorted(s.slots.items())
             if slot.active
         )
 
