@@ -26,17 +26,16 @@ from rangetui.core.errors import (
     RemoteChanged,
     RetriableError,
 )
-from rangetui.core.http.body import RangeStream
 from rangetui.core.http.connection import Connection
 from rangetui.core.placement import PartBusy, Placement, place
 from rangetui.core.pool import WorkerPool
 from rangetui.core.rates import Speedometer
 from rangetui.core.resume import SavedProgress
 from rangetui.core.retry import backoff_delay
-from rangetui.core.single import fetch_stream
+from rangetui.core.single import SingleStream
 from rangetui.core.store import CorruptState, Store
 from rangetui.core.tuning import ConnectionTuner
-from rangetui.core.types import ConnectionView, DownloadSnapshot, Options, Phase, Remote
+from rangetui.core.types import DownloadSnapshot, Options, Phase, Remote
 from rangetui.core.urls import redact
 
 MAX_RESTARTS = 2
@@ -69,8 +68,7 @@ class Download:
         self._remote: Remote | None = None
         self._bmap: BlockMap | None = None
         self._pool: WorkerPool | None = None
-        self._stream: RangeStream | None = None
-        self._stream_done = 0
+        self._single: SingleStream | None = None
         self._retries = 0
         self._speed = 0.0
         self._speedo = Speedometer()
@@ -81,9 +79,9 @@ class Download:
 
     def snapshot(self, blocks: bool = True) -> DownloadSnapshot:
         """Any thread. ``blocks=False`` skips copying the block map (most front-end ticks)."""
-        bmap, pool, speed = self._bmap, self._pool, self._speed
-        completed = bmap.completed if bmap is not None else self._stream_done
-        views = pool.views() if pool is not None else self._single_view(speed)
+        bmap, pool, single, speed = self._bmap, self._pool, self._single, self._speed
+        completed = bmap.completed if bmap is not None else single.done if single else 0
+        views = pool.views() if pool else single.views(speed) if single else ()
         remote = self._remote
         return DownloadSnapshot(
             url=redact(self.url),
@@ -100,15 +98,6 @@ class Download:
             last_modified=remote.last_modified if remote else None,
         )
 
-    def _single_view(self, speed: float) -> tuple[ConnectionView, ...]:
-        """The one connection of a download without ranges, while it streams: front ends
-        count it and show its speed like any other connection's."""
-        remote, done = self._remote, self._stream_done
-        if self._stream is None or remote is None:
-            return ()
-        end = remote.size if remote.size is not None else done
-        return (ConnectionView(0, 0, done, end, speed),)
-
     def set_connections(self, count: int) -> None:
         """Takes effect within a tick: extra workers stop after their current read."""
         self._tuner.set_connections(count)
@@ -116,9 +105,9 @@ class Download:
     def interrupt(self) -> None:
         """After setting the cancel event: wake a single-connection read blocked on a
         silent server (parallel workers are woken by the download's own loop)."""
-        stream = self._stream
-        if stream is not None:
-            stream.abort()
+        single = self._single
+        if single is not None:
+            single.abort()
 
     def event(self, message: str) -> None:
         self._message = message
@@ -288,22 +277,9 @@ class Download:
         self.store.drop_map(placement.target)
         if remote.size is not None:
             check_space(placement.part, remote.size)
-        fetch_stream(
-            remote,
-            fd,
-            self.options,
-            cancel,
-            progress=self._stream_progress,
-            on_event=self._worker_event,
-            on_stream=self._on_stream,
-        )
-
-    def _stream_progress(self, done: int) -> None:
-        self._stream_done = done
-        self._sample_speed(done)
-
-    def _on_stream(self, stream: RangeStream | None) -> None:
-        self._stream = stream
+        single = SingleStream(remote, self.options, self._sample_speed, self._worker_event)
+        self._single = single
+        single.run(fd, cancel)
 
     def _verify(self, placement: Placement, fd: int) -> None:
         remote = self._remote

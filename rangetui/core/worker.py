@@ -1,8 +1,8 @@
 """One connection: claim a range from the block map, stream it into the file, repeat.
 
-Workers share nothing mutable but the block map (its own lock) and their own slot in
-``WorkerShared``: each owns one session, one file descriptor, one reused buffer and
-writes with ``os.pwrite`` at its own offsets, so there is no file lock at all.
+Workers share nothing mutable but the block map and the tuner (each with its own lock)
+and their own slot in ``WorkerShared``: each owns one session, one file descriptor, one
+reused buffer and writes with ``os.pwrite`` at its own offsets, so there is no file lock.
 """
 
 from __future__ import annotations
