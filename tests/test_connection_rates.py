@@ -80,8 +80,8 @@ def test_each_parallel_connection_reports_its_own_speed(
     with running(download):
         snap = wait_snapshot(download, all_measured)
     for view in snap.connections:
-        # Paced at RATE per response: a measured rate near it, nowhere near the total.
-        assert RATE / 4 < view.rate < RATE * 4, snap.connections
+        # Paced at RATE per response: each shows its own rate, near RATE.
+        assert RATE / 8 < view.rate < RATE * 4, snap.connections
         assert view.start <= view.pos <= view.end
     assert sum(v.rate for v in snap.connections) > RATE, "four connections, four rates"
 
@@ -119,7 +119,7 @@ def test_a_single_connection_download_shows_one_connection_with_speed(
     else:
         assert snap.size is None
         assert view.end == view.pos, "no length: the range ends where the bytes are"
-    assert RATE / 4 < view.rate < RATE * 4, view
+    assert RATE / 8 < view.rate < RATE * 4, view
     assert view.rate == snap.speed, "the only connection's speed is the download's"
 
 
