@@ -14,7 +14,7 @@ from tests.cli_helpers import MiB, assert_saved, run_get
 from tests.conftest import payload
 from tests.faultserver import FaultServer
 
-FIRST_REQUEST = 4 * MiB  # rangetui.core.worker.FIRST_REQUEST_BYTES
+FIRST_REQUEST = 4 * MiB  # rangetui.core.tuning.FIRST_REQUEST_BYTES
 
 
 def test_a_slow_connection_is_replaced_before_its_request_ends(

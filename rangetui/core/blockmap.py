@@ -23,8 +23,6 @@ from rangetui.core.intervals import Interval, MapSnapshot, gaps, merge_intervals
 
 RATE_SAMPLE = 0.25
 MIN_STEAL_SECONDS = 1.0
-STRAGGLER_SECONDS = 2.0
-STRAGGLER_FACTOR = 4.0
 """A segment that its owner will finish sooner than this is not worth a new request."""
 
 
@@ -192,14 +190,15 @@ class BlockMap:
                 seg.not_before = time.monotonic() + backoff
             return seg.failures
 
-    def straggling(self, segment: int, now: float | None = None) -> bool:
-        """Much slower than the typical other connection, measured over a while."""
+    def peer_rates(
+        self, segment: int, now: float | None = None
+    ) -> tuple[float | None, list[float], float]:
+        """What the straggler verdict weighs, as plain numbers: this segment's rate (None
+        while too early to tell), the measured rates of the other owned segments, and how
+        long ago this one was claimed. The tuner decides; the map only measures."""
         now = time.monotonic() if now is None else now
         with self._lock:
             seg = self._segments[segment]
-            own = seg.rate_at(now)
-            if own is None or now - seg.claimed_at < STRAGGLER_SECONDS:
-                return False
             others = [
                 r
                 for s in self._segments
@@ -207,9 +206,15 @@ class BlockMap:
                 for r in (s.rate_at(now),)
                 if r
             ]
-            if len(others) < 2:
-                return False
-            return own * STRAGGLER_FACTOR < sum(others) / len(others)
+            return seg.rate_at(now), others, now - seg.claimed_at
+
+    def owner_rates(self, now: float | None = None) -> dict[int, float]:
+        """Each owner's bytes/s on the segment it owns (0.0 while too early to tell), for
+        the per-connection speeds a front end shows; the same figures stragglers are
+        judged by, so what the user sees explains a reconnect."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            return {s.owner: s.rate_at(now) or 0.0 for s in self._segments if s.owner is not None}
 
     def failures(self, segment: int) -> int:
         with self._lock:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rangetui.core.blockmap import BlockMap
 from rangetui.core.checksum import sha256_matches
-from rangetui.core.diskio import check_space, disk_error, finish_file, truncate
+from rangetui.core.diskio import check_space, finish_file, truncate
 from rangetui.core.errors import (
     Cancelled,
     DownloadError,
@@ -26,23 +26,21 @@ from rangetui.core.errors import (
     RemoteChanged,
     RetriableError,
 )
-from rangetui.core.http.body import RangeStream
 from rangetui.core.http.connection import Connection
 from rangetui.core.placement import PartBusy, Placement, place
-from rangetui.core.ratelimit import RateLimiter
+from rangetui.core.pool import WorkerPool
 from rangetui.core.rates import Speedometer
+from rangetui.core.resume import SavedProgress
 from rangetui.core.retry import backoff_delay
-from rangetui.core.single import fetch_stream
-from rangetui.core.store import CorruptState, ResumeState, Store
-from rangetui.core.types import ConnectionView, DownloadSnapshot, Options, Phase, Remote
+from rangetui.core.single import SingleStream
+from rangetui.core.store import CorruptState, Store
+from rangetui.core.tuning import ConnectionTuner
+from rangetui.core.types import DownloadSnapshot, Options, Phase, Remote
 from rangetui.core.urls import redact
-from rangetui.core.worker import Worker, WorkerShared
 
-CHECKPOINT_SECONDS = 1.0
 MAX_RESTARTS = 2
 MAX_NAME_TRIES = 20
 MAX_REFRESHES = 50
-TICK_SECONDS = 0.1
 
 
 class Download:
@@ -69,29 +67,21 @@ class Download:
         self._target: Path | None = None
         self._remote: Remote | None = None
         self._bmap: BlockMap | None = None
-        self._shared: WorkerShared | None = None
-        self._stream_done = 0
+        self._pool: WorkerPool | None = None
+        self._single: SingleStream | None = None
         self._retries = 0
         self._speed = 0.0
         self._speedo = Speedometer()
-        self._sync_failed = False
-        self._stream_abort: Callable[[], None] | None = None
-        self._wanted = self.options.connections
+        self._tuner = ConnectionTuner(self.options.connections, on_event=self.event)
         self._spare: list[Connection] = []
 
     # -- observing -------------------------------------------------------------------
 
     def snapshot(self, blocks: bool = True) -> DownloadSnapshot:
         """Any thread. ``blocks=False`` skips copying the block map (most front-end ticks)."""
-        bmap, shared = self._bmap, self._shared
-        completed = bmap.completed if bmap is not None else self._stream_done
-        views: tuple[ConnectionView, ...] = ()
-        if shared is not None:
-            views = tuple(
-                ConnectionView(wid, s.start, s.pos, s.end)
-                for wid, s in sorted(shared.slots.items())
-                if s.active
-            )
+        bmap, pool, single, speed = self._bmap, self._pool, self._single, self._speed
+        completed = bmap.completed if bmap is not None else single.done if single else 0
+        views = pool.views() if pool else single.views(speed) if single else ()
         remote = self._remote
         return DownloadSnapshot(
             url=redact(self.url),
@@ -99,7 +89,7 @@ class Download:
             phase=self._phase,
             size=remote.size if remote else None,
             completed=completed,
-            speed=self._speed,
+            speed=speed,
             connections=views,
             blocks=bmap.snapshot() if bmap is not None and blocks else None,
             retries=self._retries,
@@ -110,14 +100,14 @@ class Download:
 
     def set_connections(self, count: int) -> None:
         """Takes effect within a tick: extra workers stop after their current read."""
-        self._wanted = max(1, min(64, count))
+        self._tuner.set_connections(count)
 
     def interrupt(self) -> None:
         """After setting the cancel event: wake a single-connection read blocked on a
         silent server (parallel workers are woken by the download's own loop)."""
-        abort = self._stream_abort
-        if abort is not None:
-            abort()
+        single = self._single
+        if single is not None:
+            single.abort()
 
     def event(self, message: str) -> None:
         self._message = message
@@ -210,10 +200,11 @@ class Download:
         again: the same file goes on from where it is, another one starts over."""
         self._phase = Phase.DOWNLOADING
         restarts = refreshes = 0
+        saved = SavedProgress(self.store, self.url, placement.target, fd, self.event)
         while True:
             try:
                 if remote.accept_ranges and remote.size is not None:
-                    self._fetch_parallel(placement, remote, fd, cancel)
+                    self._fetch_parallel(saved, placement, remote, fd, cancel)
                 else:
                     self._fetch_single(placement, remote, fd, cancel)
                 return
@@ -236,145 +227,43 @@ class Download:
             self.store.drop_map(placement.target)
             truncate(fd, 0)
 
-    def _resume_map(self, placement: Placement, remote: Remote, fd: int) -> BlockMap:
-        """The saved block map if it is for this very file and the .part still fits it."""
-        size = remote.size or 0
-        saved: ResumeState | None = None
-        try:
-            saved = self.store.load_map(placement.target)
-        except CorruptState as e:
-            self.event(f"{e}; starting over")
-        part_size = os.fstat(fd).st_size
-        reason = _why_not_resume(saved, self.url, remote, part_size)
-        if saved is not None and reason is None:
-            bmap = BlockMap(size, saved.block_size, saved.done)
-            if bmap.completed:
-                self.event(f"resuming: {bmap.completed} of {size} bytes already here")
-        else:
-            if reason:
-                self.event(f"{reason}; starting over")
-            elif part_size:
-                self.event("found a partial file with no saved progress; starting over")
-            self.store.drop_map(placement.target)
-            bmap = BlockMap(size, self.options.block_size)
-        truncate(fd, size)
-        bmap.partition(self._wanted)
-        return bmap
-
     def _fetch_parallel(
-        self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
+        self,
+        saved: SavedProgress,
+        placement: Placement,
+        remote: Remote,
+        fd: int,
+        cancel: threading.Event,
     ) -> None:
         check_space(placement.part, remote.size or 0)
-        bmap = self._resume_map(placement, remote, fd)
-        self._bmap = bmap
-        # Saved at once so a rerun after an early kill finds its own .part again, but
-        # without fsync: it claims nothing new, and syncing would dominate small files.
-        state = ResumeState(str(placement.target), self.url, remote, bmap.block_size)
-        state.done = list(bmap.snapshot().done_intervals)
-        self._save_map(state, durable=False)
-        shared = WorkerShared(
+        bmap = self._bmap = saved.load(remote, self.options.block_size)
+        spare, self._spare = self._spare, []
+        pool = self._pool = WorkerPool(
             path=str(placement.part),
             remote=remote,
             bmap=bmap,
-            http=self.options.http,
-            buffer_size=self.options.buffer_size,
-            retries=self.options.retries,
-            stop=threading.Event(),
-            on_event=self._worker_event,
-            on_busy=self._server_busy,
+            options=self.options,
+            tuner=self._tuner,
             origin_url=self.url,
-            limiter=RateLimiter(self.options.limit_rate) if self.options.limit_rate else None,
-            wanted=self._wanted,
+            on_event=self._worker_event,
+            spare=spare,
         )
-        shared.spare.extend(self._spare)
-        self._spare.clear()
-        self._shared = shared
-        workers: dict[int, Worker] = {}
         try:
-            self._supervise(shared, workers, fd, state, cancel)
+            with pool:  # however it ends, the workers are stopped before anything else
+                pool.supervise(cancel, lambda done: self._tick(saved, done))
+                self._sample_speed(bmap.completed)
         except BaseException:
-            self._stop_workers(shared, workers)
             with contextlib.suppress(DownloadError):  # keep the first error, not a disk echo
-                self._checkpoint(fd, state)
+                saved.checkpoint()
             raise
-        self._stop_workers(shared, workers)
 
-    def _supervise(
-        self,
-        shared: WorkerShared,
-        workers: dict[int, Worker],
-        fd: int,
-        state: ResumeState,
-        cancel: threading.Event,
-    ) -> None:
-        """The download's own loop: keep workers at the wanted count, checkpoint, watch."""
-        last_save = time.monotonic()
-        while not shared.bmap.is_complete:
-            if cancel.is_set():
-                raise Cancelled("interrupted")
-            if shared.errors:
-                raise shared.errors[0]
-            self._keep_workers(shared, workers)
-            now = time.monotonic()
-            self._speed = self._speedo.sample(now, shared.bmap.completed)
-            if now - last_save >= CHECKPOINT_SECONDS:
-                self._checkpoint(fd, state)
-                last_save = now
-            shared.wake.wait(TICK_SECONDS)
-            shared.wake.clear()
-        self._speed = self._speedo.sample(time.monotonic(), shared.bmap.completed)
+    def _tick(self, saved: SavedProgress, done: int) -> None:
+        """Between two looks at the workers: the speed, and a checkpoint when one is due."""
+        self._sample_speed(done)
+        saved.checkpoint_if_due()
 
-    def _keep_workers(self, shared: WorkerShared, workers: dict[int, Worker]) -> None:
-        """As many workers as there are ranges to fetch, up to the wanted connections."""
-        if shared.wanted != self._wanted:
-            shared.wanted = self._wanted
-            shared.bmap.partition(self._wanted)
-        count = min(self._wanted, max(1, shared.bmap.pending_segments()))
-        for wid in range(count):
-            worker = workers.get(wid)
-            if worker is None or not worker.is_alive():
-                worker = Worker(shared, wid)
-                workers[wid] = worker
-                worker.start()
-
-    def _stop_workers(self, shared: WorkerShared, workers: dict[int, Worker]) -> None:
-        """Prompt stop: signal, wake blocked reads by shutting their sockets, then wait."""
-        shared.stop.set()
-        for slot in list(shared.slots.values()):
-            stream = slot.stream
-            if stream is not None:
-                stream.abort()
-        deadline = time.monotonic() + 2.0
-        for worker in workers.values():
-            worker.join(max(0.0, deadline - time.monotonic()))
-
-    def _checkpoint(self, fd: int, state: ResumeState) -> None:
-        """Snapshot first, then flush the data, then save: the map never claims unsynced bytes."""
-        bmap = self._bmap
-        if bmap is None or self._sync_failed:
-            return  # after a failed sync the kernel may report success for lost pages
-        snap = bmap.snapshot()
-        try:
-            os.fdatasync(fd)
-        except OSError as e:
-            self._sync_failed = True
-            raise disk_error(e) from None
-        state.done = list(snap.done_intervals)
-        self._save_map(state)
-
-    def _save_map(self, state: ResumeState, durable: bool = True) -> None:
-        try:
-            self.store.save_map(state, durable)
-        except OSError as e:
-            raise FatalError(
-                f"cannot save progress under {self.store.root}: {e.strerror or e}"
-            ) from None
-
-    def _server_busy(self, wid: int) -> None:
-        """A 429/503 while other connections work: the server caps connections per client."""
-        if self._wanted > 1:
-            self._wanted -= 1
-            self.event(f"the server refused a connection (busy); using {self._wanted}")
+    def _sample_speed(self, done: int) -> None:
+        self._speed = self._speedo.sample(time.monotonic(), done)
 
     def _worker_event(self, message: str) -> None:
         self._retries += 1
@@ -384,27 +273,13 @@ class Download:
         self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
     ) -> None:
         self._bmap = None
-        self._shared = None
+        self._pool = None
         self.store.drop_map(placement.target)
         if remote.size is not None:
             check_space(placement.part, remote.size)
-
-        def progress(done: int) -> None:
-            self._stream_done = done
-            self._speed = self._speedo.sample(time.monotonic(), done)
-
-        def on_stream(stream: RangeStream | None) -> None:
-            self._stream_abort = stream.abort if stream is not None else None
-
-        fetch_stream(
-            remote,
-            fd,
-            self.options,
-            cancel,
-            progress=progress,
-            on_event=self._worker_event,
-            on_stream=on_stream,
-        )
+        single = SingleStream(remote, self.options, self._sample_speed, self._worker_event)
+        self._single = single
+        single.run(fd, cancel)
 
     def _verify(self, placement: Placement, fd: int) -> None:
         remote = self._remote
@@ -414,20 +289,6 @@ class Download:
         if self.options.checksum and not sha256_matches(fd, self.options.checksum):
             self.store.drop_map(placement.target)
             raise FatalError("the sha256 checksum does not match; the download is corrupt")
-
-
-def _why_not_resume(
-    saved: ResumeState | None, url: str, remote: Remote, part_size: int
-) -> str | None:
-    if saved is None:
-        return None
-    if saved.url != url:
-        return "the saved progress is for another URL"
-    if not saved.remote.same_file_as(remote):
-        return "the file on the server has changed since the last run"
-    if part_size != (remote.size or 0):
-        return "the partial file is missing or has the wrong size"
-    return None
 
 
 __all__ = ["Download"]

@@ -16,7 +16,59 @@ from rangetui.core.http.body import RangeStream
 from rangetui.core.http.connection import Connection
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.retry import backoff_delay
-from rangetui.core.types import Options, Remote
+from rangetui.core.types import ConnectionView, Options, Remote
+
+
+class SingleStream:
+    """A download's lone connection, and what other threads need of it while it runs:
+    the bytes so far and the open response, so that a pause can abort a blocked read
+    and a front end can show one connection rather than none."""
+
+    def __init__(
+        self,
+        remote: Remote,
+        options: Options,
+        progress: Callable[[int], None],
+        on_event: Callable[[str], None],
+    ) -> None:
+        self.remote = remote
+        self.options = options
+        self.done = 0
+        self._progress = progress
+        self._on_event = on_event
+        self._stream: RangeStream | None = None
+
+    def run(self, fd: int, cancel: threading.Event) -> None:
+        fetch_stream(
+            self.remote,
+            fd,
+            self.options,
+            cancel,
+            progress=self._advance,
+            on_event=self._on_event,
+            on_stream=self._on_stream,
+        )
+
+    def abort(self) -> None:
+        """Any thread, after setting the cancel event: wake a read on a silent server."""
+        stream = self._stream
+        if stream is not None:
+            stream.abort()
+
+    def views(self, speed: float) -> tuple[ConnectionView, ...]:
+        """Any thread: the one connection while a response streams (none between tries);
+        with no length known, its range ends where its bytes do."""
+        if self._stream is None:
+            return ()
+        done, size = self.done, self.remote.size
+        return (ConnectionView(0, 0, done, done if size is None else size, speed),)
+
+    def _advance(self, done: int) -> None:
+        self.done = done
+        self._progress(done)
+
+    def _on_stream(self, stream: RangeStream | None) -> None:
+        self._stream = stream
 
 
 def fetch_stream(

@@ -1,8 +1,8 @@
 """One connection: claim a range from the block map, stream it into the file, repeat.
 
-Workers share nothing mutable but the block map (its own lock) and their own slot in
-``WorkerShared``: each owns one session, one file descriptor, one reused buffer and
-writes with ``os.pwrite`` at its own offsets, so there is no file lock at all.
+Workers share nothing mutable but the block map and the tuner (each with its own lock)
+and their own slot in ``WorkerShared``: each owns one session, one file descriptor, one
+reused buffer and writes with ``os.pwrite`` at its own offsets, so there is no file lock.
 """
 
 from __future__ import annotations
@@ -28,13 +28,9 @@ from rangetui.core.http.body import RangeStream
 from rangetui.core.http.connection import Connection
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.retry import backoff_delay
+from rangetui.core.tuning import ConnectionTuner
 from rangetui.core.types import HttpOptions, Remote
 
-FIRST_REQUEST_BYTES = 4 * 1024 * 1024
-MIN_REQUEST_BYTES = 256 * 1024
-MAX_REQUEST_BYTES = 16 * 1024 * 1024
-REQUEST_SECONDS = 1.0
-RECONNECT_SECONDS = 3.0
 STRAGGLER_CHECK_SECONDS = 0.5
 
 
@@ -62,10 +58,9 @@ class WorkerShared:
     retries: int
     stop: threading.Event
     on_event: Callable[[str], None]
-    on_busy: Callable[[int], None]
+    tuner: ConnectionTuner
     origin_url: str = ""
     limiter: RateLimiter | None = None
-    wanted: int = 8
     wake: threading.Event = field(default_factory=threading.Event)
     """Set when a worker ends, so the supervisor reacts at once rather than on its tick."""
     spare: list[Connection] = field(default_factory=list)
@@ -104,8 +99,7 @@ class Worker(threading.Thread):
         self.slot = ConnectionSlot()
         shared.slots[wid] = self.slot
         self.conn: Connection
-        self._request_bytes = FIRST_REQUEST_BYTES
-        self._reconnected = time.monotonic()
+        self.pace = shared.tuner.pace()
         self._cut_short = False
 
     def run(self) -> None:
@@ -132,7 +126,7 @@ class Worker(threading.Thread):
 
     def _loop(self, fd: int, buf: memoryview) -> None:
         s = self.shared
-        while not s.stop.is_set() and self.wid < s.wanted:
+        while not s.stop.is_set() and s.tuner.keeps(self.wid):
             claim = s.bmap.claim(self.wid)
             if claim is None:
                 if s.bmap.is_complete:
@@ -157,17 +151,17 @@ class Worker(threading.Thread):
         pos, limit = claim.start, claim.end
         try:
             while pos < limit:
-                until = min(limit, pos + self._request_bytes)
+                until = min(limit, pos + self.pace.request_bytes)
                 s.bmap.note_request(claim.segment, until)
                 stream = self._open(pos, until)
-                started = time.monotonic()
+                self.pace.request_started()
                 try:
                     self._publish(pos, limit, stream)
                     new_pos, limit = self._stream_into(stream, fd, buf, claim.segment, pos, until)
                 finally:
                     self.slot.stream = None
                     stream.close()
-                self._size_next_request(new_pos - pos, time.monotonic() - started)
+                self.pace.request_done(new_pos - pos)
                 pos = new_pos
                 self._leave_if_straggling(claim.segment)
             s.bmap.release(claim.segment)
@@ -196,24 +190,20 @@ class Worker(threading.Thread):
         s.ranges_worked = True
         return stream
 
-    def _size_next_request(self, nbytes: int, seconds: float) -> None:
-        if nbytes > 0 and seconds > 0:
-            wanted = int(nbytes / seconds * REQUEST_SECONDS)
-            self._request_bytes = max(MIN_REQUEST_BYTES, min(MAX_REQUEST_BYTES, wanted))
-
-    def _should_reconnect(self, segment: int, now: float) -> bool:
-        return now - self._reconnected >= RECONNECT_SECONDS and self.shared.bmap.straggling(
-            segment, now
-        )
+    def _should_reconnect(self, segment: int) -> bool:
+        """The tuner's verdict on the map's rates, asked only when a reconnect is allowed."""
+        if not self.pace.may_reconnect():
+            return False
+        own, others, claim_age = self.shared.bmap.peer_rates(segment)
+        return self.shared.tuner.straggling(own, others, claim_age)
 
     def _leave_if_straggling(self, segment: int) -> None:
         """Far slower than its peers: open a new connection (another route, another
         server behind a balancer) between two requests, at most every few seconds."""
-        now = time.monotonic()
         cut_short, self._cut_short = self._cut_short, False
-        if not cut_short and not self._should_reconnect(segment, now):
+        if not cut_short and not self._should_reconnect(segment):
             return
-        self._reconnected = now
+        self.pace.reconnected()
         self.conn.close()
         self.conn = Connection(self.shared.http)
         self.shared.say(f"connection {self.wid} is much slower than the others; reconnecting")
@@ -234,7 +224,7 @@ class Worker(threading.Thread):
         limit = s.bmap.limit(segment)
         next_check = time.monotonic() + STRAGGLER_CHECK_SECONDS
         while pos < min(until, limit):
-            if s.stop.is_set() or self.wid >= s.wanted:
+            if s.stop.is_set() or not s.tuner.keeps(self.wid):
                 raise Cancelled("stopped")
             want = min(len(buf), min(until, limit) - pos)
             if s.limiter is not None:
@@ -249,7 +239,7 @@ class Worker(threading.Thread):
                 # A slow first request can outlast the whole download: do not wait for
                 # its end to notice; the caller closes it and reconnects.
                 next_check = now + STRAGGLER_CHECK_SECONDS
-                if self._should_reconnect(segment, now):
+                if self._should_reconnect(segment):
                     self._cut_short = True  # the caller reconnects, whatever rates say then
                     break
         return pos, limit
@@ -275,7 +265,7 @@ class Worker(threading.Thread):
         if error.busy and s.others_active(self.wid):
             # Most likely a per-client connection limit: fewer connections, no strike.
             s.bmap.release(claim.segment, backoff=backoff_delay(1, error.retry_after))
-            s.on_busy(self.wid)
+            s.tuner.server_busy()
             return
         failures = s.bmap.failures(claim.segment) + 1
         delay = backoff_delay(failures, error.retry_after)

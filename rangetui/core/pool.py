@@ -1,0 +1,131 @@
+"""The workers of one parallel attempt: kept at the wanted count, watched, stopped promptly.
+
+The pool owns the worker threads and nothing of the download's policy: the tuner says
+how many connections, the block map says what is left, and the caller's tick does the
+rest (speed, checkpoints) between two looks at the workers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from rangetui.core.blockmap import BlockMap
+from rangetui.core.errors import Cancelled
+from rangetui.core.http.connection import Connection
+from rangetui.core.ratelimit import RateLimiter
+from rangetui.core.tuning import ConnectionTuner
+from rangetui.core.types import ConnectionView, Options, Remote
+from rangetui.core.worker import Worker, WorkerShared
+
+TICK_SECONDS = 0.1
+STOP_SECONDS = 2.0
+"""How long a stop waits for the workers; they are daemons, so one stuck in the kernel
+never holds the process."""
+
+
+class WorkerPool:
+    """Workers fetching one block map into one .part; use as a context manager, so that
+    however the attempt ends, no worker outlives it."""
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        remote: Remote,
+        bmap: BlockMap,
+        options: Options,
+        tuner: ConnectionTuner,
+        origin_url: str,
+        on_event: Callable[[str], None],
+        spare: list[Connection],
+    ) -> None:
+        self.tuner = tuner
+        self.shared = WorkerShared(
+            path=path,
+            remote=remote,
+            bmap=bmap,
+            http=options.http,
+            buffer_size=options.buffer_size,
+            retries=options.retries,
+            stop=threading.Event(),
+            on_event=on_event,
+            tuner=tuner,
+            origin_url=origin_url,
+            limiter=RateLimiter(options.limit_rate) if options.limit_rate else None,
+        )
+        self.shared.spare.extend(spare)
+        self._workers: dict[int, Worker] = {}
+        self._parts = 0
+        """The connection count the map was last cut for."""
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def supervise(self, cancel: threading.Event, on_tick: Callable[[int], None]) -> None:
+        """Until the map is complete: keep the workers, pass on the first worker's error,
+        and call ``on_tick`` with the bytes done. A worker that ends wakes the loop at
+        once, so a failure or a free slot is seen without waiting for the tick."""
+        s = self.shared
+        while not s.bmap.is_complete:
+            if cancel.is_set():
+                raise Cancelled("interrupted")
+            if s.errors:
+                raise s.errors[0]
+            self._keep_workers()
+            on_tick(s.bmap.completed)
+            s.wake.wait(TICK_SECONDS)
+            s.wake.clear()
+
+    def stop(self) -> None:
+        """Prompt stop: signal, wake blocked reads by shutting their sockets, then wait."""
+        s = self.shared
+        s.stop.set()
+        for slot in list(s.slots.values()):
+            stream = slot.stream
+            if stream is not None:
+                stream.abort()
+        deadline = time.monotonic() + STOP_SECONDS
+        for worker in self._workers.values():
+            worker.join(max(0.0, deadline - time.monotonic()))
+
+    def views(self) -> tuple[ConnectionView, ...]:
+        """Any thread: each working connection's range and speed. The speed is the block
+        map's smoothed rate of the segment it owns: cheap (one pass under the map's lock),
+        and it falls towards zero when the connection stalls."""
+        s = self.shared
+        rates = s.bmap.owner_rates()
+        return tuple(
+            ConnectionView(wid, slot.start, slot.pos, slot.end, rates.get(wid, 0.0))
+            for wid, slot in sorted(s.slots.items())
+            if slot.active
+        )
+
+    def _keep_workers(self) -> None:
+        """As many workers as there are ranges to fetch, up to the wanted connections; a
+        new count first cuts the map so that new workers find ranges of their own."""
+        s = self.shared
+        wanted = self.tuner.wanted
+        if self._parts != wanted:
+            self._parts = wanted
+            s.bmap.partition(wanted)
+        count = min(wanted, max(1, s.bmap.pending_segments()))
+        for wid in range(count):
+            worker = self._workers.get(wid)
+            if worker is None or not worker.is_alive():
+                worker = Worker(s, wid)
+                self._workers[wid] = worker
+                worker.start()
+
+
+__all__ = ["TICK_SECONDS", "WorkerPool"]

@@ -1,0 +1,139 @@
+"""Saved progress: whether a rerun may trust it, and saving it so that it never lies.
+
+A saved block map claims that bytes are on disk. It is trusted only for the very same
+file (same URL, same validators) and a .part of the announced size, and it is saved
+only after the data it claims has been fdatasynced: a crash or a power cut may lose
+bytes, but never leaves a map that claims them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rangetui.core.blockmap import BlockMap
+from rangetui.core.diskio import disk_error, truncate
+from rangetui.core.errors import FatalError
+from rangetui.core.store import CorruptState, ResumeState, Store
+from rangetui.core.types import Remote
+
+CHECKPOINT_SECONDS = 1.0
+
+
+class SavedProgress:
+    """The saved block map of one open .part: loaded once per attempt, then checkpointed.
+
+    It lives as long as the .part's descriptor, across attempts, because one failed sync
+    spoils that descriptor for good: the kernel may report later syncs as successful
+    although the failed pages are lost, so from then on nothing more is claimed.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        url: str,
+        target: Path,
+        fd: int,
+        on_event: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._url = url
+        self._target = target
+        self._fd = fd
+        self._on_event = on_event
+        self._clock = clock
+        self._bmap: BlockMap | None = None
+        self._state: ResumeState | None = None
+        self._sync_failed = False
+        self._last_save = 0.0
+
+    def load(self, remote: Remote, block_size: int) -> BlockMap:
+        """The map to fetch into, with the .part sized for it: the saved one when it is for
+        this very file, else a new one of ``block_size`` blocks."""
+        bmap = self._trusted_map(remote, block_size)
+        truncate(self._fd, remote.size or 0)
+        state = ResumeState(str(self._target), self._url, remote, bmap.block_size)
+        state.done = list(bmap.snapshot().done_intervals)
+        # Saved at once so a rerun after an early kill finds its own .part again, but
+        # without fsync: it claims nothing new, and syncing would dominate small files.
+        self._save(state, durable=False)
+        self._bmap, self._state, self._last_save = bmap, state, self._clock()
+        return bmap
+
+    def checkpoint_if_due(self) -> None:
+        """Often enough that a crash loses little, rarely enough that syncs cost little."""
+        now = self._clock()
+        if now - self._last_save >= CHECKPOINT_SECONDS:
+            self.checkpoint()
+            self._last_save = now
+
+    def checkpoint(self) -> None:
+        """Snapshot first, then flush the data, then save: the map never claims unsynced bytes."""
+        bmap, state = self._bmap, self._state
+        if bmap is None or state is None or self._sync_failed:
+            return  # after a failed sync the kernel may report success for lost pages
+        snap = bmap.snapshot()
+        try:
+            os.fdatasync(self._fd)
+        except OSError as e:
+            self._sync_failed = True
+            raise disk_error(e) from None
+        state.done = list(snap.done_intervals)
+        self._save(state)
+
+    def _trusted_map(self, remote: Remote, block_size: int) -> BlockMap:
+        """The saved map if it is for this very file and the .part still fits it; each
+        reason to start over is said, since it throws bytes away."""
+        size = remote.size or 0
+        saved = self._load_saved()
+        part_size = os.fstat(self._fd).st_size
+        reason = why_not_resume(saved, self._url, remote, part_size)
+        if saved is not None and reason is None:
+            bmap = BlockMap(size, saved.block_size, saved.done)
+            if bmap.completed:
+                self._on_event(f"resuming: {bmap.completed} of {size} bytes already here")
+            return bmap
+        if reason:
+            self._on_event(f"{reason}; starting over")
+        elif part_size:
+            self._on_event("found a partial file with no saved progress; starting over")
+        self._store.drop_map(self._target)
+        return BlockMap(size, block_size)
+
+    def _load_saved(self) -> ResumeState | None:
+        """A damaged state file has been set aside; it costs the progress, not the download."""
+        try:
+            return self._store.load_map(self._target)
+        except CorruptState as e:
+            self._on_event(f"{e}; starting over")
+            return None
+
+    def _save(self, state: ResumeState, durable: bool = True) -> None:
+        try:
+            self._store.save_map(state, durable)
+        except OSError as e:
+            raise FatalError(
+                f"cannot save progress under {self._store.root}: {e.strerror or e}"
+            ) from None
+
+
+def why_not_resume(
+    saved: ResumeState | None, url: str, remote: Remote, part_size: int
+) -> str | None:
+    """Why saved progress must not be used (None: it may, or there is none). Bytes of
+    another file, or of another version of it, would splice two files into one."""
+    if saved is None:
+        return None
+    if saved.url != url:
+        return "the saved progress is for another URL"
+    if not saved.remote.same_file_as(remote):
+        return "the file on the server has changed since the last run"
+    if part_size != (remote.size or 0):
+        return "the partial file is missing or has the wrong size"
+    return None
+
+
+__all__ = ["CHECKPOINT_SECONDS", "SavedProgress", "why_not_resume"]

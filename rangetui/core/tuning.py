@@ -1,0 +1,136 @@
+"""How many connections, how much each request asks for, and when one is a straggler.
+
+The numbers that tune a download's connections live here, in one place, so that each
+rule can be tested with a fake clock, away from sockets and threads. Plain numbers in
+and out: the block map measures rates, the workers move bytes, the tuner only decides.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+MIN_CONNECTIONS = 1
+MAX_CONNECTIONS = 64
+FIRST_REQUEST_BYTES = 4 * 1024 * 1024
+MIN_REQUEST_BYTES = 256 * 1024
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+REQUEST_SECONDS = 1.0
+"""Each request asks for about this long a stream: short, so that another connection can
+take over the tail at a request boundary; long enough that a round trip costs little."""
+RECONNECT_SECONDS = 3.0
+"""At most one reconnect per connection this often: a new route needs time to show."""
+STRAGGLER_SECONDS = 2.0
+"""A connection younger than this has not been measured long enough to be judged."""
+STRAGGLER_FACTOR = 4.0
+"""A straggler is this many times slower than its typical peer."""
+
+Clock = Callable[[], float]
+
+
+class ConnectionTuner:
+    """One download's connection policy; thread-safe, as every worker consults it."""
+
+    def __init__(
+        self,
+        connections: int,
+        *,
+        clock: Clock = time.monotonic,
+        on_event: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        self.clock = clock
+        self._on_event = on_event
+        self._lock = threading.Lock()
+        self._wanted = _clamp(connections)
+
+    # -- how many ---------------------------------------------------------------------
+
+    @property
+    def wanted(self) -> int:
+        """The one count every part of a download goes by (the user's, less busy refusals)."""
+        with self._lock:
+            return self._wanted
+
+    def keeps(self, wid: int) -> bool:
+        """Workers are numbered from 0, so those at or past the count are the extra ones."""
+        return wid < self.wanted
+
+    def set_connections(self, count: int) -> int:
+        """The user's new count, clamped to what a front end may ask for; returns it."""
+        with self._lock:
+            self._wanted = _clamp(count)
+            return self._wanted
+
+    def server_busy(self) -> None:
+        """A 429/503 while other connections work: the server most likely caps connections
+        per client, so use one fewer, but never none."""
+        with self._lock:
+            lowered = self._wanted > MIN_CONNECTIONS
+            if lowered:
+                self._wanted -= 1
+            wanted = self._wanted
+        if lowered:  # told outside the lock: the listener may take its own
+            self._on_event(f"the server refused a connection (busy); using {wanted}")
+
+    # -- how much per request ---------------------------------------------------------
+
+    def pace(self) -> ConnectionPace:
+        """A new connection's own memory of its requests and reconnects."""
+        return ConnectionPace(self)
+
+    @staticmethod
+    def next_request_bytes(nbytes: int, seconds: float, current: int) -> int:
+        """About REQUEST_SECONDS at the rate the last request achieved, within bounds;
+        a request that measured nothing leaves the size as it was."""
+        if nbytes <= 0 or seconds <= 0:
+            return current
+        wanted = int(nbytes / seconds * REQUEST_SECONDS)
+        return max(MIN_REQUEST_BYTES, min(MAX_REQUEST_BYTES, wanted))
+
+    # -- stragglers -------------------------------------------------------------------
+
+    @staticmethod
+    def straggling(own: float | None, others: Sequence[float], claim_age: float) -> bool:
+        """Much slower than the typical other connection, measured over a while.
+
+        ``own`` is None while too early to tell; ``others`` are the measured (non-zero)
+        rates of the other working connections; ``claim_age`` is how long this one has
+        held its range. Two peers at least, so that one fast peer is no verdict."""
+        if own is None or claim_age < STRAGGLER_SECONDS:
+            return False
+        if len(others) < 2:
+            return False
+        return own * STRAGGLER_FACTOR < sum(others) / len(others)
+
+
+class ConnectionPace:
+    """One connection's request size and last reconnect; its own worker's alone."""
+
+    def __init__(self, tuner: ConnectionTuner) -> None:
+        self._tuner = tuner
+        self.request_bytes = FIRST_REQUEST_BYTES
+        self._started = tuner.clock()
+        self._reconnected = self._started
+
+    def request_started(self) -> None:
+        self._started = self._tuner.clock()
+
+    def request_done(self, nbytes: int) -> None:
+        """Size the next request by how fast this one went."""
+        seconds = self._tuner.clock() - self._started
+        self.request_bytes = self._tuner.next_request_bytes(nbytes, seconds, self.request_bytes)
+
+    def may_reconnect(self) -> bool:
+        """Spaced by RECONNECT_SECONDS, so that a connection does not churn."""
+        return self._tuner.clock() - self._reconnected >= RECONNECT_SECONDS
+
+    def reconnected(self) -> None:
+        self._reconnected = self._tuner.clock()
+
+
+def _clamp(count: int) -> int:
+    return max(MIN_CONNECTIONS, min(MAX_CONNECTIONS, count))
+
+
+__all__ = ["ConnectionPace", "ConnectionTuner"]

@@ -1,0 +1,166 @@
+"""The connection policy on its own, driven by a fake clock: no sockets, no threads."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from rangetui.core.tuning import (
+    FIRST_REQUEST_BYTES,
+    MAX_REQUEST_BYTES,
+    MIN_REQUEST_BYTES,
+    RECONNECT_SECONDS,
+    STRAGGLER_FACTOR,
+    STRAGGLER_SECONDS,
+    ConnectionTuner,
+)
+
+MiB = 1024 * 1024
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+# -- request sizing -------------------------------------------------------------------
+
+
+def test_a_connection_starts_with_the_first_request_size(clock: FakeClock) -> None:
+    assert ConnectionTuner(4, clock=clock).pace().request_bytes == FIRST_REQUEST_BYTES
+
+
+def test_the_next_request_is_about_a_second_at_the_last_rate(clock: FakeClock) -> None:
+    pace = ConnectionTuner(4, clock=clock).pace()
+    pace.request_started()
+    clock.advance(2.0)
+    pace.request_done(6 * MiB)
+    assert pace.request_bytes == 3 * MiB
+
+
+@pytest.mark.parametrize(
+    ("nbytes", "seconds", "expected"),
+    [
+        (1024, 1.0, MIN_REQUEST_BYTES),  # a crawl still asks for a useful amount
+        (1000 * MiB, 1.0, MAX_REQUEST_BYTES),  # a fast link never asks for the whole file
+        (MIN_REQUEST_BYTES, 1.0, MIN_REQUEST_BYTES),
+        (MAX_REQUEST_BYTES, 1.0, MAX_REQUEST_BYTES),
+    ],
+)
+def test_request_sizes_stay_within_bounds(nbytes: int, seconds: float, expected: int) -> None:
+    assert ConnectionTuner.next_request_bytes(nbytes, seconds, FIRST_REQUEST_BYTES) == expected
+
+
+@pytest.mark.parametrize(("nbytes", "seconds"), [(0, 1.0), (MiB, 0.0), (-1, 1.0)])
+def test_a_request_that_measured_nothing_keeps_the_size(nbytes: int, seconds: float) -> None:
+    assert ConnectionTuner.next_request_bytes(nbytes, seconds, 5 * MiB) == 5 * MiB
+
+
+def test_an_instant_request_keeps_the_size(clock: FakeClock) -> None:
+    pace = ConnectionTuner(4, clock=clock).pace()
+    pace.request_started()
+    pace.request_done(MiB)  # no time has passed on the clock
+    assert pace.request_bytes == FIRST_REQUEST_BYTES
+
+
+# -- straggler verdict ----------------------------------------------------------------
+
+OLD = STRAGGLER_SECONDS + 1.0
+FAST = 4.0 * MiB
+SLOW = FAST / STRAGGLER_FACTOR / 2
+
+
+@pytest.mark.parametrize(
+    ("own", "others", "claim_age", "verdict"),
+    [
+        pytest.param(SLOW, [FAST, FAST], OLD, True, id="slow"),
+        pytest.param(0.0, [FAST, FAST], OLD, True, id="stalled"),
+        pytest.param(SLOW, [FAST, FAST], STRAGGLER_SECONDS - 0.1, False, id="too-early"),
+        pytest.param(None, [FAST, FAST], OLD, False, id="not-measured-yet"),
+        pytest.param(SLOW, [FAST], OLD, False, id="too-few-peers"),
+        pytest.param(SLOW, [], OLD, False, id="no-peers"),
+        pytest.param(FAST / STRAGGLER_FACTOR, [FAST, FAST], OLD, False, id="not-slow-enough"),
+        pytest.param(FAST / 2, [FAST, FAST, FAST], OLD, False, id="merely-slower"),
+        pytest.param(SLOW, [FAST / 2, FAST / 4], OLD, False, id="peers-slow-too"),
+    ],
+)
+def test_straggler_verdict(
+    own: float | None, others: list[float], claim_age: float, verdict: bool
+) -> None:
+    assert ConnectionTuner.straggling(own, others, claim_age) is verdict
+
+
+def test_reconnects_are_spaced(clock: FakeClock) -> None:
+    pace = ConnectionTuner(4, clock=clock).pace()
+    assert not pace.may_reconnect(), "a new connection is not replaced at once"
+    clock.advance(RECONNECT_SECONDS)
+    assert pace.may_reconnect()
+    pace.reconnected()
+    clock.advance(RECONNECT_SECONDS - 0.01)
+    assert not pace.may_reconnect()
+    clock.advance(0.01)
+    assert pace.may_reconnect()
+
+
+# -- how many connections -------------------------------------------------------------
+
+
+def test_busy_backs_off_by_one_and_stops_at_one(clock: FakeClock) -> None:
+    events: list[str] = []
+    tuner = ConnectionTuner(3, clock=clock, on_event=events.append)
+    tuner.server_busy()
+    assert tuner.wanted == 2
+    tuner.server_busy()
+    assert tuner.wanted == 1
+    tuner.server_busy()
+    assert tuner.wanted == 1, "never below one connection"
+    assert events == [
+        "the server refused a connection (busy); using 2",
+        "the server refused a connection (busy); using 1",
+    ], "nothing is said when nothing changes"
+
+
+@pytest.mark.parametrize(
+    ("asked", "expected"), [(0, 1), (-5, 1), (1, 1), (8, 8), (64, 64), (65, 64), (1000, 64)]
+)
+def test_set_connections_clamps(asked: int, expected: int) -> None:
+    tuner = ConnectionTuner(8)
+    assert tuner.set_connections(asked) == expected
+    assert tuner.wanted == expected
+
+
+def test_extra_workers_are_the_highest_numbered() -> None:
+    tuner = ConnectionTuner(3)
+    assert [tuner.keeps(w) for w in range(4)] == [True, True, True, False]
+    tuner.set_connections(1)
+    assert [tuner.keeps(w) for w in range(2)] == [True, False]
+
+
+def test_concurrent_busy_refusals_lose_no_decrement() -> None:
+    """Workers report refusals at the same time: each one counts exactly once."""
+    tuner = ConnectionTuner(64)
+    start = threading.Barrier(8)
+
+    def refuse() -> None:
+        start.wait()
+        for _ in range(5):
+            tuner.server_busy()
+
+    threads = [threading.Thread(target=refuse) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert tuner.wanted == 64 - 8 * 5
