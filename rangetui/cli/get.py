@@ -24,9 +24,9 @@ from rangetui.core.errors import DownloadError
 from rangetui.core.jobs import MemoryJobList
 from rangetui.core.snapshots import EngineSnapshot, JobSnapshot
 from rangetui.core.store import Store
+from rangetui.core.text import terminal_safe
 from rangetui.core.types import ACTIVE, Options, Phase
 from rangetui.core.units import format_rate, format_size
-from rangetui.core.text import terminal_safe
 from rangetui.core.urls import redact
 
 EXIT_OK = 0

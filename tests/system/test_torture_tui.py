@@ -38,7 +38,7 @@ from tests.conftest import payload
 from tests.daemon_helpers import kill_engine
 from tests.faultserver import FaultServer
 from tests.pty_helpers import POLL, Tui, poll_until
-from tests.test_torture import (
+from tests.system.test_torture import (
     Interval,
     assert_claims_match,
     covers,

@@ -34,7 +34,7 @@ from tests.cli_helpers import (
 )
 from tests.conftest import payload
 from tests.faultserver import FaultServer
-from tests.test_torture import assert_claims_match, map_file, saved_done, total
+from tests.system.test_torture import assert_claims_match, map_file, saved_done, total
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -62,7 +62,7 @@ FAST_FAIL = ("--retries", "2", "--timeout", "5")
 # --------------------------------------------------------------------------- #
 
 
-PEAK_RSS = Path(__file__).with_name("peak_rss.py")
+PEAK_RSS = Path(__file__).parent.parent / "peak_rss.py"
 
 
 @dataclass
