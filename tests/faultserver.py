@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import hashlib
+import random
 import re
 import socket
 import socketserver
@@ -111,6 +112,10 @@ class Resource:
     """The first N connections that GET this resource are paced at ``slow_rate`` for as
     long as they stay open (a bad route); later connections get ``rate``."""
     slow_rate: int = 100 * 1024
+    bursty: bool = False
+    """Every connection alternates between sending and stalling for random spells (about
+    a second each), as a server that is slow for everyone serves connections in
+    turns: each is as fast as the others over time, none is steady."""
     auto_etag: bool = field(init=False, default=False)
     gets: int = field(init=False, default=0)
     """GETs that reached the body stage (ranged or not), for ``change_every``."""
@@ -220,8 +225,11 @@ class _Pacer:
         stop: threading.Event,
         step: int | None = None,
         slow_of: Resource | None = None,
+        bursty: bool = False,
     ) -> None:
         self.rate = rate if rate is not None and rate > 0 else None
+        self._spells: random.Random | None = random.Random() if bursty else None
+        self._spell_ends = time.monotonic()
         self.step = SLICE if self.rate is None else max(1, min(SLICE, self.rate // 20))
         if step is not None:
             self.step = max(1, min(self.step, step))
@@ -232,11 +240,27 @@ class _Pacer:
 
     def sent(self, count: int) -> None:
         self._sent += count
+        self._stall_spell()
         if self.rate is None:
             return
         delay = self._start + self._sent / self.rate - time.monotonic()
         if delay > 0 and self._stop.wait(delay):
             raise _Stopped
+
+    def _stall_spell(self) -> None:
+        """Bursty: at the end of each sending spell, stall for a spell, then send again."""
+        rng = self._spells
+        if rng is None or time.monotonic() < self._spell_ends:
+            return
+        stall = _spell(rng)
+        if self._stop.wait(stall):
+            raise _Stopped
+        self._start += stall  # a stall is not made up for by a burst afterwards
+        self._spell_ends = time.monotonic() + _spell(rng)
+
+
+def _spell(rng: random.Random) -> float:
+    return min(3.0, rng.expovariate(1 / 1.0))
 
 
 class _Server(ThreadingHTTPServer):
@@ -470,7 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._slow = self.owner._take_slow(res)
         if self._slow:
             return _Pacer(res.slow_rate, self.owner._stop, step, slow_of=res)
-        return _Pacer(res.rate, self.owner._stop, step)
+        return _Pacer(res.rate, self.owner._stop, step, bursty=res.bursty)
 
     def _send_body(self, route: str, res: Resource, body: memoryview) -> bool:
         """Write ``body`` unless a fault fires; returns whether it was all sent."""

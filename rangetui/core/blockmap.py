@@ -192,10 +192,11 @@ class BlockMap:
 
     def peer_rates(
         self, segment: int, now: float | None = None
-    ) -> tuple[float | None, list[float], float]:
+    ) -> tuple[float | None, list[float], float, int]:
         """What the straggler verdict weighs, as plain numbers: this segment's rate (None
-        while too early to tell), the measured rates of the other owned segments, and how
-        long ago this one was claimed. The tuner decides; the map only measures."""
+        while too early to tell), the measured rates of the other owned segments (0.0 for
+        a stalled one), how long ago this one was claimed, and what it has left. The tuner
+        decides; the map only measures."""
         now = time.monotonic() if now is None else now
         with self._lock:
             seg = self._segments[segment]
@@ -204,9 +205,9 @@ class BlockMap:
                 for s in self._segments
                 if s is not seg and s.owner is not None and s.remaining > 0
                 for r in (s.rate_at(now),)
-                if r
+                if r is not None
             ]
-            return seg.rate_at(now), others, now - seg.claimed_at
+            return seg.rate_at(now), others, now - seg.claimed_at, seg.remaining
 
     def owner_rates(self, now: float | None = None) -> dict[int, float]:
         """Each owner's bytes/s on the segment it owns (0.0 while too early to tell), for

@@ -7,6 +7,7 @@ and out: the block map measures rates, the workers move bytes, the tuner only de
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ STRAGGLER_SECONDS = 2.0
 """A connection younger than this has not been measured long enough to be judged."""
 STRAGGLER_FACTOR = 4.0
 """A straggler is this many times slower than its typical peer."""
+TAIL_SECONDS = 2.0
+"""A connection that will finish its range sooner than this is not worth replacing."""
 
 Clock = Callable[[], float]
 
@@ -91,17 +94,26 @@ class ConnectionTuner:
     # -- stragglers -------------------------------------------------------------------
 
     @staticmethod
-    def straggling(own: float | None, others: Sequence[float], claim_age: float) -> bool:
-        """Much slower than the typical other connection, measured over a while.
+    def straggling(
+        own: float | None, others: Sequence[float], claim_age: float, remaining: int | None = None
+    ) -> bool:
+        """Much slower than its typical peer while the peers are healthy, measured over a
+        while, with enough of its range left that a new connection could help.
 
-        ``own`` is None while too early to tell; ``others`` are the measured (non-zero)
-        rates of the other working connections; ``claim_age`` is how long this one has
-        held its range. Two peers at least, so that one fast peer is no verdict."""
-        if own is None or claim_age < STRAGGLER_SECONDS:
+        ``own`` is None while too early to tell; ``others`` are the measured rates of the
+        other working connections (0.0 for a stalled one); ``claim_age`` is how long this
+        one has held its range. Two peers at least, so that one fast peer is no verdict.
+        When several peers are as slow, the server is slow for everyone (a single-threaded
+        server serves connections in turns): a reconnect would only throw bytes away."""
+        if own is None or claim_age < STRAGGLER_SECONDS or len(others) < 2:
             return False
-        if len(others) < 2:
+        typical = statistics.median(others)
+        if own * STRAGGLER_FACTOR >= typical:
             return False
-        return own * STRAGGLER_FACTOR < sum(others) / len(others)
+        if remaining is not None and own > 0 and remaining / own < TAIL_SECONDS:
+            return False
+        slow_peers = sum(1 for rate in others if rate * STRAGGLER_FACTOR < typical)
+        return slow_peers <= len(others) // 4
 
 
 class ConnectionPace:

@@ -194,8 +194,8 @@ class Worker(threading.Thread):
         """The tuner's verdict on the map's rates, asked only when a reconnect is allowed."""
         if not self.pace.may_reconnect():
             return False
-        own, others, claim_age = self.shared.bmap.peer_rates(segment)
-        return self.shared.tuner.straggling(own, others, claim_age)
+        own, others, claim_age, remaining = self.shared.bmap.peer_rates(segment)
+        return self.shared.tuner.straggling(own, others, claim_age, remaining)
 
     def _leave_if_straggling(self, segment: int) -> None:
         """Far slower than its peers: open a new connection (another route, another

@@ -180,7 +180,8 @@ def test_the_map_gives_the_tuner_plain_rates() -> None:
         bmap.advance(claim.segment, nbytes)
     last = claims[2]
     assert last is not None
-    own, others, claim_age = bmap.peer_rates(last.segment)
+    own, others, claim_age, remaining = bmap.peer_rates(last.segment)
     assert own == pytest.approx(MiB / 8, rel=0.05)
     assert sorted(others) == pytest.approx([MiB, MiB], rel=0.05)
     assert claim_age == pytest.approx(3.0, abs=0.5)
+    assert remaining == 4 * MiB - 3 * MiB // 8

@@ -94,12 +94,22 @@ SLOW = FAST / STRAGGLER_FACTOR / 2
         pytest.param(FAST / STRAGGLER_FACTOR, [FAST, FAST], OLD, False, id="not-slow-enough"),
         pytest.param(FAST / 2, [FAST, FAST, FAST], OLD, False, id="merely-slower"),
         pytest.param(SLOW, [FAST / 2, FAST / 4], OLD, False, id="peers-slow-too"),
+        pytest.param(0.0, [FAST] * 6 + [0.0], OLD, True, id="one-other-stalled-of-seven"),
+        pytest.param(0.0, [FAST] * 5 + [0.0, 0.0], OLD, False, id="slow-for-everyone"),
+        pytest.param(SLOW, [FAST] * 4 + [SLOW, SLOW], OLD, False, id="a-third-slow"),
     ],
 )
 def test_straggler_verdict(
     own: float | None, others: list[float], claim_age: float, verdict: bool
 ) -> None:
     assert ConnectionTuner.straggling(own, others, claim_age) is verdict
+
+
+def test_no_straggler_in_the_tail() -> None:
+    """A connection that will be done in a moment is left to finish (no false alarms
+    in the last second of a download)."""
+    assert ConnectionTuner.straggling(SLOW, [FAST, FAST], OLD, remaining=int(SLOW * 10))
+    assert not ConnectionTuner.straggling(SLOW, [FAST, FAST], OLD, remaining=int(SLOW))
 
 
 def test_reconnects_are_spaced(clock: FakeClock) -> None:
