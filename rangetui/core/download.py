@@ -8,6 +8,7 @@ failure. Any thread may call :meth:`Download.snapshot` for an immutable progress
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -236,7 +237,8 @@ class Download:
         cancel: threading.Event,
     ) -> None:
         check_space(placement.part, remote.size or 0)
-        bmap = self._bmap = saved.load(remote, self.options.block_size)
+        sampler = functools.partial(self._read_range, remote)
+        bmap = self._bmap = saved.load(remote, self.options.block_size, sampler)
         spare, self._spare = self._spare, []
         pool = self._pool = WorkerPool(
             path=str(placement.part),
@@ -256,6 +258,20 @@ class Download:
             with contextlib.suppress(DownloadError):  # keep the first error, not a disk echo
                 saved.checkpoint()
             raise
+
+    def _read_range(self, remote: Remote, start: int, end: int) -> bytes:
+        """A few saved bytes as the server sends them now, on the probe's connection."""
+        if not self._spare:
+            self._spare.append(Connection(self.options.http))
+        stream = self._spare[0].open_range(remote, start, end)
+        try:
+            buf = bytearray(end - start)
+            view, got = memoryview(buf), 0
+            while got < len(buf) and (n := stream.readinto(view[got:])):
+                got += n
+            return bytes(buf[:got])
+        finally:
+            stream.close()
 
     def _tick(self, saved: SavedProgress, done: int) -> None:
         """Between two looks at the workers: the speed, and a checkpoint when one is due."""

@@ -20,6 +20,9 @@ from rangetui.core.store import CorruptState, ResumeState, Store
 from rangetui.core.types import Remote
 
 CHECKPOINT_SECONDS = 1.0
+SAMPLE_BYTES = 16 * 1024
+Sampler = Callable[[int, int], bytes]
+"""Bytes ``[start, end)`` of the file as the server sends them now."""
 
 
 class SavedProgress:
@@ -50,10 +53,13 @@ class SavedProgress:
         self._sync_failed = False
         self._last_save = 0.0
 
-    def load(self, remote: Remote, block_size: int) -> BlockMap:
+    def load(self, remote: Remote, block_size: int, sample: Sampler | None = None) -> BlockMap:
         """The map to fetch into, with the .part sized for it: the saved one when it is for
-        this very file, else a new one of ``block_size`` blocks."""
+        this very file, else a new one of ``block_size`` blocks. Without a strong ETag,
+        ``sample`` is asked for a few saved ranges to compare with the .part."""
         bmap = self._trusted_map(remote, block_size)
+        if sample is not None and bmap.completed and not _strong_etag(remote):
+            bmap = self._sampled(bmap, remote, block_size, sample)
         truncate(self._fd, remote.size or 0)
         state = ResumeState(str(self._target), self._url, remote, bmap.block_size)
         state.done = list(bmap.snapshot().done_intervals)
@@ -103,6 +109,23 @@ class SavedProgress:
         self._store.drop_map(self._target)
         return BlockMap(size, block_size)
 
+    def _sampled(
+        self, bmap: BlockMap, remote: Remote, block_size: int, sample: Sampler
+    ) -> BlockMap:
+        """A server without a strong ETag may change a file and keep its size and date
+        (or send no date at all, as lighttpd does by default): the bytes themselves must
+        say that the saved ones still belong, or two versions would be spliced."""
+        done = bmap.snapshot().done_intervals
+        for start, end in sample_ranges(done):
+            if sample(start, end) != os.pread(self._fd, end - start, start):
+                self._on_event(
+                    "the file on the server has changed since the last run (the saved bytes"
+                    " differ from the server's); starting over"
+                )
+                self._store.drop_map(self._target)
+                return BlockMap(remote.size or 0, block_size)
+        return bmap
+
     def _load_saved(self) -> ResumeState | None:
         """A damaged state file has been set aside; it costs the progress, not the download."""
         try:
@@ -118,6 +141,25 @@ class SavedProgress:
             raise FatalError(
                 f"cannot save progress under {self._store.root}: {e.strerror or e}"
             ) from None
+
+
+def _strong_etag(remote: Remote) -> bool:
+    return bool(remote.etag) and not (remote.etag or "").startswith("W/")
+
+
+def sample_ranges(done: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
+    """Up to three small ranges of saved bytes: the first, the middle and the last."""
+    if not done:
+        return []
+    first, last = done[0], done[-1]
+    middle = max(done, key=lambda i: i[1] - i[0])
+    mid = (middle[0] + middle[1]) // 2
+    picks = [
+        (first[0], min(first[1], first[0] + SAMPLE_BYTES)),
+        (mid, min(middle[1], mid + SAMPLE_BYTES)),
+        (max(last[0], last[1] - SAMPLE_BYTES), last[1]),
+    ]
+    return sorted({p for p in picks if p[1] > p[0]})
 
 
 def why_not_resume(

@@ -84,7 +84,7 @@ class Remote:
         if self.size != other.size:
             return False
         if self.etag and other.etag:
-            return self.etag == other.etag
+            return same_etag(self.etag, other.etag)
         if self.last_modified and other.last_modified:
             return self.last_modified == other.last_modified
         return self.etag == other.etag and self.last_modified == other.last_modified
@@ -96,6 +96,13 @@ class Remote:
         if self.etag:
             return None if self.etag.startswith("W/") else self.etag
         return self.last_modified if self.modified_is_strong else None
+
+
+def same_etag(a: str, b: str) -> bool:
+    """RFC 9110 8.8.3.2 weak comparison: the same opaque tag, weak or not. Apache marks
+    the ETag of a file changed within the last second weak, and the very same tag strong
+    a second later: that is one file, not two. (Every 206 is also checked for its size.)"""
+    return a.removeprefix("W/") == b.removeprefix("W/")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from rangetui.core.http.body import RangeStream
 from rangetui.core.http.headers import parse_content_range
 from rangetui.core.http.probe import probe
 from rangetui.core.http.session import length, new_session, request, status_error, success
-from rangetui.core.types import HttpOptions, Remote
+from rangetui.core.types import HttpOptions, Remote, same_etag
 
 
 def _check_same_remote(resp: requests.Response, remote: Remote, total: int | None) -> None:
@@ -17,7 +17,7 @@ def _check_same_remote(resp: requests.Response, remote: Remote, total: int | Non
     modified = resp.headers.get("Last-Modified")
     if (
         (total is not None and remote.size is not None and total != remote.size)
-        or (etag and remote.etag and etag != remote.etag)
+        or (etag and remote.etag and not same_etag(etag, remote.etag))
         or (modified and remote.last_modified and modified != remote.last_modified)
     ):
         raise RemoteChanged("the file on the server has changed")
