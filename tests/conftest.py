@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rangetui.core.engine import Engine
+from rangetui.core.store import Store
 from tests.faultserver import FaultServer
 
 
@@ -68,6 +70,15 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+@pytest.fixture
+def engine(state_dir: Path) -> Iterator[Engine]:
+    """An engine in this process on the test's state dir (a saved queue, its lock)."""
+    eng = Engine(Store(state_dir), max_jobs=3)
+    eng.start()
+    yield eng
+    eng.shutdown()
 
 
 @pytest.fixture

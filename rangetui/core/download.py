@@ -27,6 +27,7 @@ from rangetui.core.errors import (
     RemoteChanged,
     RetriableError,
 )
+from rangetui.core.finished import FinishedFiles
 from rangetui.core.http.connection import Connection
 from rangetui.core.placement import PartBusy, Placement, place
 from rangetui.core.pool import WorkerPool
@@ -123,6 +124,10 @@ class Download:
             remote = self._probe(cancel)
             placement = self._fetch_placed(remote, cancel, frozenset())
             self.store.drop_map(placement.target)
+            if not placement.already_done:
+                FinishedFiles(self.store).remember(
+                    self.url, self._remote or remote, placement.target
+                )
         except Cancelled:
             self._phase = Phase.PAUSED
             raise
@@ -145,8 +150,13 @@ class Download:
         placement = place(self.url, remote, self.output, self.directory, self.store, exclude)
         self._target = placement.target
         if placement.already_done:
-            self.event(f"{placement.target} is already complete")
+            self.event(f"{placement.target} is already complete; nothing to fetch")
             return placement
+        if placement.replacing:
+            self.event(
+                f"the file on the server has changed since {placement.target} was"
+                " downloaded; fetching the new version (it replaces the old one when complete)"
+            )
         try:
             with placement.locked_part() as fd:
                 self._fetch_all(placement, remote, fd, cancel)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rangetui.core.errors import FatalError
+from rangetui.core.finished import FinishedFiles
 from rangetui.core.naming import PART_SUFFIX, choose_name, is_inside, unique_path
 from rangetui.core.store import CorruptState, ResumeState, Store
 from rangetui.core.types import Remote
@@ -28,7 +29,10 @@ class PartBusy(FatalError):
 class Placement:
     target: Path
     already_done: bool = False
-    """OUT is there and its saved map says complete: a crash hit between rename and cleanup."""
+    """OUT is this very file, finished here before (or a crash hit between rename and
+    cleanup): nothing to fetch."""
+    replacing: bool = False
+    """OUT was finished here from this URL, but the server now has another version."""
 
     @property
     def part(self) -> Path:
@@ -78,7 +82,8 @@ def place(
         target = (directory / output.expanduser()).absolute()
         if target.name in ("", ".", "..") or target.is_dir():
             raise FatalError(f"-o must name a file, not a directory: {output}")
-        return Placement(target, _finished_here(store, target, url, remote))
+        done = _finished_here(store, target, url, remote)
+        return Placement(target, done, not done and _ours_changed(store, target, url))
     if not directory.is_dir():
         raise FatalError(f"the directory {directory} does not exist")
     name = choose_name(remote.url, remote.content_disposition)
@@ -87,6 +92,8 @@ def place(
     first = directory / name
     if first not in exclude and _finished_here(store, first, url, remote):
         return Placement(first, already_done=True)
+    if first not in exclude and _ours_changed(store, first, url):
+        return Placement(first, replacing=True)  # a new version replaces ours, not "name (1)"
 
     def taken(path: Path) -> bool:
         if path in exclude:
@@ -116,10 +123,21 @@ def _resumable_here(store: Store, path: Path, url: str) -> bool:
     return _saved(store, path, url) is not None
 
 
+def _ours_changed(store: Store, path: Path, url: str) -> bool:
+    """OUT is the file we finished from this URL (untouched since): fetching it again
+    can only be for a new version, which replaces it once complete."""
+    record = FinishedFiles(store).lookup(path, url)
+    return record is not None and record.still_here(path)
+
+
 def _finished_here(store: Store, path: Path, url: str, remote: Remote) -> bool:
-    """OUT exists, no .part, and a map for this very file claims every byte."""
+    """OUT exists, no .part, and it is this very file: finished here from this URL and
+    untouched since, or a map for it claims every byte."""
     if not os.path.isfile(path) or os.path.lexists(str(path) + PART_SUFFIX):
         return False
+    record = FinishedFiles(store).lookup(path, url)
+    if record is not None and record.still_here(path) and record.same_remote(remote):
+        return True
     state = _saved(store, path, url)
     if state is None or not state.remote.same_file_as(remote) or remote.size is None:
         return False

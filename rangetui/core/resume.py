@@ -8,9 +8,11 @@ bytes, but never leaves a map that claims them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from rangetui.core.blockmap import BlockMap
@@ -20,6 +22,9 @@ from rangetui.core.store import CorruptState, ResumeState, Store
 from rangetui.core.types import Remote
 
 CHECKPOINT_SECONDS = 1.0
+LIGHT_SECONDS = 0.1
+"""How often the light map (no sync) follows the data: what a kill -9 can lose."""
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 SAMPLE_BYTES = 16 * 1024
 Sampler = Callable[[int, int], bytes]
 """Bytes ``[start, end)`` of the file as the server sends them now."""
@@ -51,7 +56,8 @@ class SavedProgress:
         self._bmap: BlockMap | None = None
         self._state: ResumeState | None = None
         self._sync_failed = False
-        self._last_save = 0.0
+        self._last_save = self._last_light = 0.0
+        self._boot_id = boot_id()
 
     def load(self, remote: Remote, block_size: int, sample: Sampler | None = None) -> BlockMap:
         """The map to fetch into, with the .part sized for it: the saved one when it is for
@@ -70,11 +76,26 @@ class SavedProgress:
         return bmap
 
     def checkpoint_if_due(self) -> None:
-        """Often enough that a crash loses little, rarely enough that syncs cost little."""
+        """A light map every LIGHT_SECONDS, so that a killed process loses almost
+        nothing; a durable one every CHECKPOINT_SECONDS, so that syncs cost little and a
+        power cut loses at most that much."""
         now = self._clock()
         if now - self._last_save >= CHECKPOINT_SECONDS:
             self.checkpoint()
-            self._last_save = now
+            self._last_save = self._last_light = now
+        elif now - self._last_light >= LIGHT_SECONDS:
+            self.save_light()
+            self._last_light = now
+
+    def save_light(self) -> None:
+        """The bytes written so far are in the kernel's cache: a crash of this process
+        cannot lose them, a reboot can, so the map says which boot it belongs to."""
+        bmap, state, boot = self._bmap, self._state, self._boot_id
+        if bmap is None or state is None or self._sync_failed or boot is None:
+            return
+        light = replace(state, done=list(bmap.snapshot().done_intervals), boot_id=boot)
+        with contextlib.suppress(OSError):  # a shortcut only: the durable save reports it
+            self._store.save_light(light)
 
     def checkpoint(self) -> None:
         """Snapshot first, then flush the data, then save: the map never claims unsynced bytes."""
@@ -129,7 +150,7 @@ class SavedProgress:
     def _load_saved(self) -> ResumeState | None:
         """A damaged state file has been set aside; it costs the progress, not the download."""
         try:
-            return self._store.load_map(self._target)
+            return self._store.load_latest(self._target, self._boot_id)
         except CorruptState as e:
             self._on_event(f"{e}; starting over")
             return None
@@ -141,6 +162,15 @@ class SavedProgress:
             raise FatalError(
                 f"cannot save progress under {self._store.root}: {e.strerror or e}"
             ) from None
+
+
+def boot_id() -> str | None:
+    """The kernel's id of this boot: a light map of another boot claims unsynced bytes
+    that a reboot may have lost."""
+    try:
+        return BOOT_ID.read_text(encoding="ascii").strip() or None
+    except OSError:
+        return None
 
 
 def _strong_etag(remote: Remote) -> bool:

@@ -126,6 +126,12 @@ class ResumeState:
     remote: Remote
     block_size: int
     done: list[tuple[int, int]] = field(default_factory=list)
+    boot_id: str | None = None
+    """Set on a light map (saved without a sync): valid only until the machine reboots."""
+
+    @property
+    def completed(self) -> int:
+        return sum(b - a for a, b in self.done)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +140,7 @@ class ResumeState:
             "remote": asdict(self.remote),
             "block_size": self.block_size,
             "done": [list(i) for i in self.done],
+            "boot_id": self.boot_id,
         }
 
     @classmethod
@@ -144,6 +151,7 @@ class ResumeState:
             remote=Remote(**data["remote"]),
             block_size=int(data["block_size"]),
             done=[(int(a), int(b)) for a, b in data["done"]],
+            boot_id=None if data.get("boot_id") is None else str(data["boot_id"]),
         )
 
 
@@ -161,9 +169,29 @@ class Store:
         key = hashlib.sha256(str(target).encode()).hexdigest()[:32]
         return self.maps_dir / f"{key}.json"
 
+    def light_path(self, target: Path) -> Path:
+        return self.map_path(target).with_suffix(".light.json")
+
     def load_map(self, target: Path) -> ResumeState | None:
-        """The saved state for ``target``; CorruptState if it had to be set aside."""
-        path = self.map_path(target)
+        """The saved (durable) state for ``target``; CorruptState if it had to be set aside."""
+        return self._load(self.map_path(target), target)
+
+    def load_latest(self, target: Path, boot_id: str | None) -> ResumeState | None:
+        """The map that claims the most while still true: a light map (bytes the kernel
+        has, not yet synced) only in the boot that wrote it, else the durable one. A
+        damaged light map is only a lost shortcut: the durable one stands."""
+        durable = self.load_map(target)
+        try:
+            light = self._load(self.light_path(target), target)
+        except CorruptState:
+            light = None
+        if light is None or boot_id is None or light.boot_id != boot_id:
+            return durable
+        if durable is not None and durable.completed >= light.completed:
+            return durable
+        return light
+
+    def _load(self, path: Path, target: Path) -> ResumeState | None:
         data = read_json(path)
         if data is None:
             return None
@@ -181,6 +209,12 @@ class Store:
     def save_map(self, state: ResumeState, durable: bool = True) -> None:
         atomic_write_json(self.map_path(Path(state.target)), state.to_json(), durable)
 
+    def save_light(self, state: ResumeState) -> None:
+        """No sync: it survives a crash of the process, not of the machine (the boot id
+        says which machine run it belongs to)."""
+        atomic_write_json(self.light_path(Path(state.target)), state.to_json(), durable=False)
+
     def drop_map(self, target: Path) -> None:
-        with contextlib.suppress(OSError):
-            self.map_path(target).unlink()
+        for path in (self.map_path(target), self.light_path(target)):
+            with contextlib.suppress(OSError):
+                path.unlink()

@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +36,6 @@ KiB = 1024
 MiB = 1024 * KiB
 SIZE = (100, 30)
 SLOW = Options(connections=2, buffer_size=64 * KiB, block_size=256 * KiB)
-
-
-@pytest.fixture
-def engine(state_dir: Path) -> Iterator[Engine]:
-    eng = Engine(Store(state_dir), max_jobs=3)
-    eng.start()
-    yield eng
-    eng.shutdown()
 
 
 def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
