@@ -454,7 +454,6 @@ class SyncRecorder:
             self.violations.append(f"renamed to OUT with {written} written, {synced} synced")
         self.real["replace"](src, dst)
 
-
     def _check_light(self, src: Path, written: list[Interval]) -> None:
         """A light map may claim what the kernel has (written), not more, and only for
         this boot: it must say which boot that is."""
