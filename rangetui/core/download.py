@@ -303,6 +303,8 @@ class Download:
         self.store.drop_map(placement.target)
         if remote.size is not None:
             check_space(placement.part, remote.size)
+        why = "no Range support" if remote.size is not None else "no length"
+        self.event(f"the server allows one connection ({why}): an interruption starts over")
         single = SingleStream(remote, self.options, self._sample_speed, self._worker_event)
         self._single = single
         single.run(fd, cancel)

@@ -54,3 +54,14 @@ def test_an_unchanged_file_behind_no_validators_still_resumes(
     assert "resuming" in result.stderr and "differ" not in result.stderr, result.describe()
     assert_saved(out, data)
     assert server.bytes_sent(route) - before < SIZE, "the resume fetched the whole file again"
+
+
+def test_a_server_without_ranges_is_said_to_restart_on_interruption(
+    server: FaultServer, downloads: Path
+) -> None:
+    data = payload(MiB, seed=4)
+    url = server.add("/norange.bin", data, accept_ranges=False)
+    result = run_get(url, "-o", downloads / "norange.bin")
+    assert result.code == 0, result.describe()
+    assert "an interruption starts over" in result.stderr, result.describe()
+    assert_saved(downloads / "norange.bin", data)
