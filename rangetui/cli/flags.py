@@ -108,7 +108,16 @@ def add_download_flags(parser: argparse.ArgumentParser) -> None:
         help="read buffer per connection (default 1M)",
     )
     parser.add_argument(
-        "--checksum", type=_checksum, metavar="sha256=HEX", help="verify the finished file"
+        "--checksum",
+        type=_checksum,
+        metavar="ALG=HEX",
+        help="verify the finished file (md5, sha1, sha256, sha512)",
+    )
+    parser.add_argument(
+        "--checksum-file",
+        type=_readable_file,
+        metavar="SUMS",
+        help="verify against the line for the file's name in a sha256sum-style file",
     )
     parser.add_argument(
         "--header",
@@ -151,6 +160,7 @@ def options_from(args: argparse.Namespace) -> Options:
         retries=args.retries,
         limit_rate=args.limit_rate,
         checksum=args.checksum,
+        checksum_file=str(args.checksum_file.absolute()) if args.checksum_file else None,
         http=HttpOptions(headers=tuple(args.header), timeout=args.timeout, verify=verify),
     )
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rangetui.core.blockmap import BlockMap
-from rangetui.core.checksum import sha256_matches
+from rangetui.core.checksum import verify
 from rangetui.core.diskio import check_space, finish_file, truncate
 from rangetui.core.errors import (
     Cancelled,
@@ -314,9 +314,12 @@ class Download:
         size = os.fstat(fd).st_size
         if remote is not None and remote.size is not None and size != remote.size:
             raise FatalError(f"the file has {size} bytes but the server announced {remote.size}")
-        if self.options.checksum and not sha256_matches(fd, self.options.checksum):
+        opts, digest = self.options, remote.digest if remote is not None else None
+        try:
+            verify(fd, placement.target.name, opts.checksum, opts.checksum_file, digest)
+        except FatalError:
             self.store.drop_map(placement.target)
-            raise FatalError("the sha256 checksum does not match; the download is corrupt")
+            raise
 
 
 __all__ = ["Download"]

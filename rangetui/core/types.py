@@ -44,7 +44,10 @@ class Options:
     buffer_size: int = 1024 * 1024
     retries: int = 5
     limit_rate: int | None = None
-    checksum: str | None = None  # sha256 hex
+    checksum: str | None = None
+    """ALG:HEX (a bare HEX, from older saved queues, is sha256)."""
+    checksum_file: str | None = None
+    """A SUMS file holding the finished file's checksum on the line for its name."""
     http: HttpOptions = field(default_factory=HttpOptions)
 
     def with_connections(self, count: int) -> Options:
@@ -76,6 +79,8 @@ class Remote:
     content_disposition: str | None = None
     cross_host: bool = False
     """The probe was redirected to another host: credentials must not follow."""
+    digest: str | None = None
+    """The server's digest of the whole file (Repr-Digest or Digest), as ALG:HEX."""
     modified_is_strong: bool = False
     """Last-Modified was at least a second older than the answer's Date (RFC 9110 8.8.2.2),
     so it may stand in If-Range when there is no entity tag."""

@@ -6,6 +6,7 @@ import contextlib
 
 import requests
 
+from rangetui.core.checksum import from_http
 from rangetui.core.http.headers import parse_content_range, strong_date
 from rangetui.core.http.session import (
     length,
@@ -29,6 +30,7 @@ def _remote_from(resp: requests.Response, size: int | None, ranges: bool) -> Rem
         last_modified=resp.headers.get("Last-Modified"),
         accept_ranges=ranges and size is not None,
         content_disposition=resp.headers.get("Content-Disposition"),
+        digest=from_http(resp.headers.get("Repr-Digest"), resp.headers.get("Digest")),
         modified_is_strong=strong_date(resp.headers.get("Last-Modified"), resp.headers.get("Date")),
     )
 
