@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-ENGINE_COMMANDS = frozenset({"add", "ls", "pause", "resume", "rm", "stop", "engine"})
+ENGINE_COMMANDS = frozenset({"add", "ls", "pause", "resume", "rm", "stop", "engine", "config"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from rangetui.cli.flags import Parser, _connections, add_download_flags, options_from, read_urls
 from rangetui.cli.listing import job_json, table
+from rangetui.cli.settings import PER_RUN, add_config_flag, apply_settings, parse_args
 from rangetui.core.errors import DownloadError
 from rangetui.core.snapshots import EngineSnapshot
 from rangetui.core.store import state_root
@@ -36,7 +37,8 @@ def add_main(argv: Sequence[str]) -> int:
     parser = Parser(prog="rangetui add", description="Queue downloads in the background engine.")
     add_download_flags(parser)
     parser.add_argument("--paused", action="store_true", help="queue them paused")
-    args = parser.parse_args(argv)
+    add_config_flag(parser)
+    args = parse_args(parser, argv)
     urls = read_urls(args)
     problem = check_command_line(urls, args)
     if problem:
@@ -161,7 +163,8 @@ def engine_main(argv: Sequence[str]) -> int:
         "--max-jobs", type=_connections, default=3, help="downloads running at once (default 3)"
     )
     parser.add_argument("--detach", action="store_true", help="run in the background")
-    args = parser.parse_args(argv)
+    add_config_flag(parser)
+    args = parse_args(parser, argv)
     root = state_root()
     if args.detach:
         from rangetui.daemon.detach import serve_detached
@@ -176,7 +179,38 @@ def engine_main(argv: Sequence[str]) -> int:
     return run_engine(root, args.max_jobs, ready)
 
 
+def config_main(argv: Sequence[str]) -> int:
+    """Every setting, its value now and where that came from (as `git config -l` does)."""
+    parser = Parser(prog="rangetui config", description="Show the effective settings.")
+    add_download_flags(parser)
+    parser.add_argument("--max-jobs", type=_connections, default=3, help="downloads at once")
+    add_config_flag(parser)
+    known, _ = parser.parse_known_args(argv)
+    from rangetui.config import ConfigError, default_path, load
+
+    try:
+        used = apply_settings(parser, load(known.config))
+    except ConfigError as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+    print(f"# {known.config or default_path()}")
+    for action in parser._actions:
+        key = action.option_strings[-1].lstrip("-") if action.option_strings else ""
+        if not key or key in PER_RUN:
+            continue
+        where = used[action.dest].source if action.dest in used else "built-in"
+        print(f"{key:<14} {_shown(parser.get_default(action.dest)):<16} {where}")
+    return EXIT_OK
+
+
+def _shown(value: object) -> str:
+    """Header values stay hidden: they are where tokens and cookies go."""
+    if isinstance(value, list | tuple):
+        return ", ".join(f"{v[0]}: …" if isinstance(v, tuple) else str(v) for v in value) or "–"
+    return "–" if value is None else str(value)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "config": config_main,
     "add": add_main,
     "ls": ls_main,
     "pause": _job_command("pause", "paused"),

@@ -47,6 +47,10 @@ def _readable_file(text: str) -> Path:
     return path
 
 
+def _directory(text: str) -> Path:
+    return Path(text).expanduser()
+
+
 def _connections(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= MAX_CONNECTIONS:
         raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_CONNECTIONS}")
@@ -89,7 +93,7 @@ def add_download_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("urls", nargs="*", metavar="URL", help="http or https URLs")
     parser.add_argument("-i", "--input-file", type=Path, help="read URLs from FILE (- for stdin)")
     parser.add_argument("-o", "--output", type=Path, help="save as OUT (one URL only)")
-    parser.add_argument("-d", "--dir", type=Path, default=Path("."), help="save into DIR")
+    parser.add_argument("-d", "--dir", type=_directory, default=Path("."), help="save into DIR")
     parser.add_argument(
         "-t", "--threads", type=_connections, default=8, help="connections per file (default 8)"
     )

@@ -19,6 +19,7 @@ from types import FrameType
 
 from rangetui.cli.flags import Parser, _connections, add_download_flags, options_from, read_urls
 from rangetui.cli.progress import ProgressPrinter, progress_line
+from rangetui.cli.settings import add_config_flag, parse_args
 from rangetui.core.engine import Engine
 from rangetui.core.errors import DownloadError
 from rangetui.core.jobs import MemoryJobList
@@ -54,7 +55,8 @@ def get_main(argv: Sequence[str]) -> int:
         default=1,
         help="files downloaded at once when several URLs are given (default 1)",
     )
-    args = parser.parse_args(argv)
+    add_config_flag(parser)
+    args = parse_args(parser, argv)
     urls = read_urls(args)
     if not urls:
         parser.error("give at least one URL (or -i FILE)")

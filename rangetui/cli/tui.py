@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from rangetui import __version__
 from rangetui.cli.commands import check_command_line
 from rangetui.cli.flags import Parser, _connections, add_download_flags, options_from, read_urls
+from rangetui.cli.settings import add_config_flag, parse_args
 from rangetui.core.errors import DownloadError
 from rangetui.core.store import state_root
 from rangetui.daemon.protocol import EngineError
@@ -38,7 +39,8 @@ def tui_main(argv: Sequence[str]) -> int:
         help="quit once the URLs given here are done or failed (scripts, benchmarks)",
     )
     parser.add_argument("--version", action="version", version=f"rangetui {__version__}")
-    args = parser.parse_args(argv)
+    add_config_flag(parser)
+    args = parse_args(parser, argv)
     urls = read_urls(args)
     problem = check_command_line(urls, args) if urls else None
     if problem:
