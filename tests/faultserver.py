@@ -574,6 +574,9 @@ class FaultServer:
     """An in-process HTTP server on 127.0.0.1 serving :class:`Resource` objects."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.peak_inflight = 0
+        """The most GETs (of any path) this server answered at once."""
+        self._inflight_all = 0
         self.ssl_context = ssl_context
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -784,11 +787,14 @@ class FaultServer:
             if res.max_concurrent is not None and res.inflight >= res.max_concurrent:
                 return False
             res.inflight += 1
+            self._inflight_all += 1
+            self.peak_inflight = max(self.peak_inflight, self._inflight_all)
             return True
 
     def _leave(self, res: Resource) -> None:
         with self._lock:
             res.inflight -= 1
+            self._inflight_all -= 1
 
     def _sign(self, location: str) -> str:
         with self._lock:

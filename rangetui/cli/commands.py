@@ -12,7 +12,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from rangetui.cli.flags import Parser, _connections, add_download_flags, options_from, read_urls
+from rangetui.cli.flags import (
+    Parser,
+    _connections,
+    add_download_flags,
+    add_per_host_flag,
+    options_from,
+    read_urls,
+)
 from rangetui.cli.listing import job_json, table
 from rangetui.cli.settings import PER_RUN, add_config_flag, apply_settings, parse_args
 from rangetui.core.errors import DownloadError
@@ -163,20 +170,21 @@ def engine_main(argv: Sequence[str]) -> int:
         "--max-jobs", type=_connections, default=3, help="downloads running at once (default 3)"
     )
     parser.add_argument("--detach", action="store_true", help="run in the background")
+    add_per_host_flag(parser)
     add_config_flag(parser)
     args = parse_args(parser, argv)
     root = state_root()
     if args.detach:
         from rangetui.daemon.detach import serve_detached
 
-        return serve_detached(root, args.max_jobs)
+        return serve_detached(root, args.max_jobs, args.max_per_host)
     from rangetui.daemon.server import run_engine
 
     def ready(problem: str | None) -> None:
         if problem:
             say(f"error: {problem}")
 
-    return run_engine(root, args.max_jobs, ready)
+    return run_engine(root, args.max_jobs, ready, args.max_per_host)
 
 
 def config_main(argv: Sequence[str]) -> int:
@@ -184,6 +192,7 @@ def config_main(argv: Sequence[str]) -> int:
     parser = Parser(prog="rangetui config", description="Show the effective settings.")
     add_download_flags(parser)
     parser.add_argument("--max-jobs", type=_connections, default=3, help="downloads at once")
+    add_per_host_flag(parser)
     add_config_flag(parser)
     known, _ = parser.parse_known_args(argv)
     from rangetui.config import ConfigError, default_path, load

@@ -151,6 +151,16 @@ def add_download_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_per_host_flag(parser: argparse.ArgumentParser, default: int | None = 16) -> None:
+    parser.add_argument(
+        "--max-per-host",
+        type=_connections,
+        default=default,
+        metavar="N",
+        help="connections to one host across every download at once (default 16)",
+    )
+
+
 def options_from(args: argparse.Namespace) -> Options:
     verify: bool | str = True
     if args.insecure:

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from rangetui.cli.flags import Parser, _connections, add_download_flags, options_from, read_urls
+from rangetui.cli.flags import (
+    Parser,
+    _connections,
+    add_download_flags,
+    add_per_host_flag,
+    options_from,
+    read_urls,
+)
 from rangetui.cli.progress import ProgressPrinter, progress_line
 from rangetui.cli.settings import add_config_flag, parse_args
 from rangetui.core.engine import Engine
@@ -55,6 +62,7 @@ def get_main(argv: Sequence[str]) -> int:
         default=1,
         help="files downloaded at once when several URLs are given (default 1)",
     )
+    add_per_host_flag(parser)
     add_config_flag(parser)
     args = parse_args(parser, argv)
     urls = read_urls(args)
@@ -65,7 +73,8 @@ def get_main(argv: Sequence[str]) -> int:
     if args.insecure:
         print("rangetui: warning: --insecure: TLS certificates are not verified", file=sys.stderr)
     jobs = [GetJob(url, args.output, args.dir) for url in urls]
-    return run_get(jobs, options_from(args), quiet=args.quiet, max_jobs=args.max_jobs)
+    limits = (args.max_jobs, args.max_per_host)
+    return run_get(jobs, options_from(args), quiet=args.quiet, limits=limits)
 
 
 class _Interrupt:
@@ -89,14 +98,15 @@ def run_get(
     options: Options,
     quiet: bool,
     store: Store | None = None,
-    max_jobs: int = 1,
+    limits: tuple[int, int] = (1, 16),
 ) -> int:
-    """Up to ``max_jobs`` URLs at once, in order; the exit code is the worst of them."""
+    """Up to ``limits[0]`` URLs at once, in order, with at most ``limits[1]`` connections
+    to one host; the exit code is the worst of them."""
     printer = ProgressPrinter(sys.stderr, quiet)
     interrupt = _Interrupt()
     interrupt.install()
     store = store or Store()
-    engine = Engine(store, max_jobs=max_jobs, joblist=MemoryJobList(store))
+    engine = Engine(store, limits[0], MemoryJobList(store), max_per_host=limits[1])
     engine.start()
     follower = _Follower(engine, printer)
     try:

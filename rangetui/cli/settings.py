@@ -17,6 +17,7 @@ PER_RUN = frozenset({"urls", "input-file", "output", "config", "help", "version"
 KNOWN = frozenset(
     {"dir", "threads", "block-size", "buffer-size", "checksum", "checksum-file", "header"}
     | {"limit-rate", "retries", "timeout", "ca-bundle", "insecure", "max-jobs", "quiet"}
+    | {"max-per-host"}
 )
 """Every key some command takes: one command ignores another's (`ls` has no -t)."""
 

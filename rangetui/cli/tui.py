@@ -6,12 +6,20 @@ UI (or losing the terminal) leaves the downloads running.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
 from rangetui import __version__
 from rangetui.cli.commands import check_command_line
-from rangetui.cli.flags import Parser, _connections, add_download_flags, options_from, read_urls
+from rangetui.cli.flags import (
+    Parser,
+    _connections,
+    add_download_flags,
+    add_per_host_flag,
+    options_from,
+    read_urls,
+)
 from rangetui.cli.settings import add_config_flag, parse_args
 from rangetui.core.errors import DownloadError
 from rangetui.core.store import state_root
@@ -21,6 +29,16 @@ from rangetui.daemon.spawn import attach
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+
+def engine_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """What a new engine is started with (the running one keeps its own)."""
+    found: list[str] = []
+    if args.max_jobs is not None:
+        found += ["--max-jobs", str(args.max_jobs)]
+    if args.max_per_host is not None:
+        found += ["--max-per-host", str(args.max_per_host)]
+    return tuple(found)
 
 
 def tui_main(argv: Sequence[str]) -> int:
@@ -39,6 +57,7 @@ def tui_main(argv: Sequence[str]) -> int:
         help="quit once the URLs given here are done or failed (scripts, benchmarks)",
     )
     parser.add_argument("--version", action="version", version=f"rangetui {__version__}")
+    add_per_host_flag(parser, default=None)
     add_config_flag(parser)
     args = parse_args(parser, argv)
     urls = read_urls(args)
@@ -52,7 +71,7 @@ def tui_main(argv: Sequence[str]) -> int:
         print(f"rangetui: error: the terminal UI is not available: {e}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        engine = attach(state_root(), args.max_jobs)
+        engine = attach(state_root(), engine_args(args))
         if args.max_jobs is not None:
             engine.set_max_jobs(args.max_jobs)
         output = args.output.expanduser().absolute() if args.output is not None else None

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rangetui.core.blockmap import BlockMap
+from rangetui.core.budget import HostBudget
 from rangetui.core.checksum import verify
 from rangetui.core.diskio import check_space, finish_file, truncate
 from rangetui.core.errors import (
@@ -57,8 +58,11 @@ class Download:
         options: Options | None = None,
         store: Store | None = None,
         on_event: Callable[[str], None] | None = None,
+        budget: HostBudget | None = None,
     ) -> None:
         self.url = url
+        self.budget = budget
+        """Connections per host, shared by every download of one engine."""
         self.output = output
         self.directory = directory or Path.cwd()
         self.options = options or Options()
@@ -259,6 +263,7 @@ class Download:
             origin_url=self.url,
             on_event=self._worker_event,
             spare=spare,
+            budget=self.budget,
         )
         try:
             with pool:  # however it ends, the workers are stopped before anything else

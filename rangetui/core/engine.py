@@ -27,6 +27,7 @@ from rangetui.core.api import (
     SetMaxJobs,
 )
 from rangetui.core.blockmap import BlockMap
+from rangetui.core.budget import DEFAULT_PER_HOST, HostBudget
 from rangetui.core.errors import Cancelled, DownloadError
 from rangetui.core.jobs import Job, JobList
 from rangetui.core.launcher import Launcher, Result
@@ -55,14 +56,19 @@ class Engine(CommandMethods):
     """The queue's owner. Thread-safe ``execute`` and ``snapshot``; one scheduler thread."""
 
     def __init__(
-        self, store: Store | None = None, max_jobs: int = 3, joblist: JobList | None = None
+        self,
+        store: Store | None = None,
+        max_jobs: int = 3,
+        joblist: JobList | None = None,
+        max_per_host: int = DEFAULT_PER_HOST,
     ) -> None:
         self.store = store or Store()
         self.max_jobs = max(1, max_jobs)
+        self.budget = HostBudget(max_per_host)
         self._joblist = joblist or JobList(self.store)
         self._state_lock = StateLock(self.store.root) if self._joblist.persistent else None
         self._ledger = Ledger()
-        self._launcher = Launcher(self.store, self._ledger.note, self._wake_up)
+        self._launcher = Launcher(self.store, self._ledger.note, self._wake_up, self.budget)
         self._commands: queue.SimpleQueue[Command | _Append] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rangetui.core.budget import HostBudget
 from rangetui.core.download import Download
 from rangetui.core.errors import Cancelled
 from rangetui.core.jobs import Job
@@ -47,9 +48,14 @@ class Ended:
 
 class Launcher:
     def __init__(
-        self, store: Store, on_event: Callable[[str, str], None], on_end: Callable[[], None]
+        self,
+        store: Store,
+        on_event: Callable[[str, str], None],
+        on_end: Callable[[], None],
+        budget: HostBudget | None = None,
     ) -> None:
         self.store = store
+        self.budget = budget
         self._on_event = on_event
         self._on_end = on_end
         self._running: dict[str, _Running] = {}
@@ -74,6 +80,7 @@ class Launcher:
             options=job.options,
             store=self.store,
             on_event=lambda text: self._on_event(job.id, text),
+            budget=self.budget,
         )
         running = _Running(download, threading.Event(), threading.Thread())
         running.thread = threading.Thread(

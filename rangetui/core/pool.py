@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from rangetui.core.blockmap import BlockMap
+from rangetui.core.budget import HostBudget, host_key
 from rangetui.core.errors import Cancelled
 from rangetui.core.http.connection import Connection
 from rangetui.core.ratelimit import RateLimiter
@@ -41,8 +42,13 @@ class WorkerPool:
         origin_url: str,
         on_event: Callable[[str], None],
         spare: list[Connection],
+        budget: HostBudget | None = None,
     ) -> None:
         self.tuner = tuner
+        self._budget = budget
+        self._host = host_key(remote.url)
+        self._held: set[int] = set()
+        """Workers holding one of the host's slots."""
         self.shared = WorkerShared(
             path=path,
             remote=remote,
@@ -98,6 +104,8 @@ class WorkerPool:
         deadline = time.monotonic() + STOP_SECONDS
         for worker in self._workers.values():
             worker.join(max(0.0, deadline - time.monotonic()))
+        for wid in list(self._held):
+            self._release(wid)
 
     def views(self) -> tuple[ConnectionView, ...]:
         """Any thread: each working connection's range and speed. The speed is the block
@@ -119,13 +127,31 @@ class WorkerPool:
         if self._parts != wanted:
             self._parts = wanted
             s.bmap.partition(wanted)
+        for wid, ended in list(self._workers.items()):
+            if wid in self._held and not ended.is_alive():
+                self._release(wid)
         count = min(wanted, max(1, s.bmap.pending_segments()))
         for wid in range(count):
-            worker = self._workers.get(wid)
-            if worker is None or not worker.is_alive():
+            current = self._workers.get(wid)
+            if current is None or not current.is_alive():
+                if not self._take(wid):
+                    return  # the host has all the connections it may: wait for a slot
                 worker = Worker(s, wid)
                 self._workers[wid] = worker
                 worker.start()
+
+    def _take(self, wid: int) -> bool:
+        if self._budget is None:
+            return True
+        if not self._budget.try_take(self._host):
+            return False
+        self._held.add(wid)
+        return True
+
+    def _release(self, wid: int) -> None:
+        self._held.discard(wid)
+        if self._budget is not None:
+            self._budget.give_back(self._host)
 
 
 __all__ = ["TICK_SECONDS", "WorkerPool"]

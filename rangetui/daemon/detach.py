@@ -18,7 +18,7 @@ from rangetui.daemon.server import run_engine
 LOG_LIMIT = 1024 * 1024
 
 
-def serve_detached(root: Path, max_jobs: int) -> int:
+def serve_detached(root: Path, max_jobs: int, max_per_host: int) -> int:
     ensure_private_dir(root)
     read_end, write_end = os.pipe()
     if os.fork():
@@ -30,10 +30,10 @@ def serve_detached(root: Path, max_jobs: int) -> int:
         print(f"rangetui: error: {reason}", file=sys.stderr)
         return 1
     os.close(read_end)
-    os._exit(_engine_child(root, max_jobs, write_end))
+    os._exit(_engine_child(root, (max_jobs, max_per_host), write_end))
 
 
-def _engine_child(root: Path, max_jobs: int, report: int) -> int:
+def _engine_child(root: Path, limits: tuple[int, int], report: int) -> int:
     os.setsid()
     log = open_log(root)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -48,7 +48,7 @@ def _engine_child(root: Path, max_jobs: int, report: int) -> int:
         os.close(report)
 
     try:
-        return run_engine(root, max_jobs, ready)
+        return run_engine(root, limits[0], ready, limits[1])
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -19,6 +19,7 @@ from typing import Any
 
 from rangetui import __version__
 from rangetui.core.api import command_from_json
+from rangetui.core.budget import DEFAULT_PER_HOST
 from rangetui.core.engine import Engine
 from rangetui.core.errors import DownloadError
 from rangetui.core.snapshots import CodecError, EngineSnapshot, snapshot_to_json
@@ -159,10 +160,15 @@ class EngineServer:
                 (self.root / PID_NAME).unlink()
 
 
-def run_engine(root: Path, max_jobs: int, ready: Callable[[str | None], None]) -> int:
+def run_engine(
+    root: Path,
+    max_jobs: int,
+    ready: Callable[[str | None], None],
+    max_per_host: int = DEFAULT_PER_HOST,
+) -> int:
     """Serve until a signal or a client's stop; ``ready`` hears None once serving, or
     the one sentence that says why the engine could not start."""
-    engine = Engine(Store(root), max_jobs=max_jobs)
+    engine = Engine(Store(root), max_jobs=max_jobs, max_per_host=max_per_host)
     try:
         engine.start()
     except EngineLocked:

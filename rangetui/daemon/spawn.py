@@ -20,8 +20,8 @@ from rangetui.daemon.protocol import LOG_NAME, EngineError, EngineNotRunning, ch
 START_SECONDS = 20.0
 
 
-def attach(root: Path, max_jobs: int | None = None, start: bool = True) -> RemoteEngine:
-    """The running engine, or a new one (``max_jobs`` is only for a new one)."""
+def attach(root: Path, engine_args: tuple[str, ...] = (), start: bool = True) -> RemoteEngine:
+    """The running engine, or a new one (``engine_args`` are only for a new one)."""
     try:
         return RemoteEngine(root)
     except EngineNotRunning:
@@ -29,18 +29,16 @@ def attach(root: Path, max_jobs: int | None = None, start: bool = True) -> Remot
             raise
     ensure_private_dir(root)
     check_private(root)
-    problem = _start(root, max_jobs)
+    problem = _start(root, engine_args)
     try:
         return RemoteEngine(root)  # ours, or one that another shell started first
     except EngineNotRunning:
         raise EngineError(problem or f"the engine did not start; see {root / LOG_NAME}") from None
 
 
-def _start(root: Path, max_jobs: int | None) -> str | None:
+def _start(root: Path, engine_args: tuple[str, ...]) -> str | None:
     """Start a detached engine; None once it serves, else why it did not."""
-    argv = [sys.executable, "-m", "rangetui", "engine", "--detach"]
-    if max_jobs is not None:
-        argv += ["--max-jobs", str(max_jobs)]
+    argv = [sys.executable, "-m", "rangetui", "engine", "--detach", *engine_args]
     env = {**os.environ, "RANGETUI_STATE_DIR": str(root)}
     try:
         proc = subprocess.run(

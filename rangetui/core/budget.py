@@ -1,0 +1,50 @@
+"""How many connections one host gets across every running download.
+
+A queue of ten files on one server must not open eighty connections to it: each
+download's pool takes a slot before it starts a connection and gives it back when the
+connection ends. A download that finds no free slot waits with what it has; it always
+keeps trying, so slots freed by others are taken up within a tick.
+"""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import urlsplit
+
+DEFAULT_PER_HOST = 16
+
+
+def host_key(url: str) -> str:
+    """host:port, without credentials: the unit a server limits connections by."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{(parts.hostname or '').lower()}:{port}"
+
+
+class HostBudget:
+    """Thread-safe counts of connections per host, never above ``limit`` for any."""
+
+    def __init__(self, limit: int = DEFAULT_PER_HOST) -> None:
+        self.limit = max(1, limit)
+        self._used: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def try_take(self, host: str) -> bool:
+        with self._lock:
+            used = self._used.get(host, 0)
+            if used >= self.limit:
+                return False
+            self._used[host] = used + 1
+            return True
+
+    def give_back(self, host: str) -> None:
+        with self._lock:
+            left = self._used.get(host, 0) - 1
+            if left > 0:
+                self._used[host] = left
+            else:
+                self._used.pop(host, None)
+
+    def used(self, host: str) -> int:
+        with self._lock:
+            return self._used.get(host, 0)
