@@ -36,6 +36,7 @@ from rangetui.core.text import terminal_safe
 from rangetui.core.types import ACTIVE, Options, Phase
 from rangetui.core.units import format_rate, format_size
 from rangetui.core.urls import redact
+from rangetui.logfile import open_log
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -56,6 +57,9 @@ def get_main(argv: Sequence[str]) -> int:
     add_download_flags(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also the queue's own notes on stderr"
+    )
+    parser.add_argument(
         "-j",
         "--max-jobs",
         type=_connections,
@@ -74,7 +78,7 @@ def get_main(argv: Sequence[str]) -> int:
         print("rangetui: warning: --insecure: TLS certificates are not verified", file=sys.stderr)
     jobs = [GetJob(url, args.output, args.dir) for url in urls]
     limits = (args.max_jobs, args.max_per_host)
-    return run_get(jobs, options_from(args), quiet=args.quiet, limits=limits)
+    return run_get(jobs, options_from(args), quiet=args.quiet, limits=limits, verbose=args.verbose)
 
 
 class _Interrupt:
@@ -99,6 +103,7 @@ def run_get(
     quiet: bool,
     store: Store | None = None,
     limits: tuple[int, int] = (1, 16),
+    verbose: bool = False,
 ) -> int:
     """Up to ``limits[0]`` URLs at once, in order, with at most ``limits[1]`` connections
     to one host; the exit code is the worst of them."""
@@ -106,9 +111,10 @@ def run_get(
     interrupt = _Interrupt()
     interrupt.install()
     store = store or Store()
+    open_log(store.root)
     engine = Engine(store, limits[0], MemoryJobList(store), max_per_host=limits[1])
     engine.start()
-    follower = _Follower(engine, printer)
+    follower = _Follower(engine, printer, verbose)
     try:
         for job in jobs:
             follower.add(job, options)
@@ -120,8 +126,9 @@ def run_get(
 class _Follower:
     """Prints what the engine says about our jobs until each has ended."""
 
-    def __init__(self, engine: Engine, printer: ProgressPrinter) -> None:
+    def __init__(self, engine: Engine, printer: ProgressPrinter, verbose: bool = False) -> None:
         self.engine = engine
+        self.verbose = verbose
         self.printer = printer
         self.waiting: list[str] = []
         self.worst = EXIT_OK
@@ -161,7 +168,7 @@ class _Follower:
         for line in snap.log:
             if line.seq > self.seen:
                 self.seen = line.seq
-                if line.kind == "event":
+                if line.kind == "event" or self.verbose:
                     self.printer.message(line.text)
 
     def _report(self, job: JobSnapshot) -> int:

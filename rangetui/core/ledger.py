@@ -7,6 +7,7 @@ is a consistent view.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -17,6 +18,10 @@ from rangetui.core.jobs import Job
 from rangetui.core.snapshots import LOG_LINES, EngineSnapshot, LogLine, job_snapshot
 from rangetui.core.text import terminal_safe
 from rangetui.core.types import Phase
+
+LOGGER = "rangetui"
+_log = logging.getLogger(LOGGER)
+"""The front end decides where this goes (rangetui/logfile.py); the core only says it."""
 
 if TYPE_CHECKING:
     from rangetui.core.download import Download
@@ -106,6 +111,7 @@ class Ledger:
             line = LogLine(self._seq, time.time(), job_id, name, terminal_safe(text), kind)
             self._log.append(line)
             self._version += 1
+        _log.info("%s %s%s", job_id or "-", f"{name}: " if name else "", line.text)
 
     # -- reading ---------------------------------------------------------------------
 

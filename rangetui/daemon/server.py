@@ -37,6 +37,7 @@ from rangetui.daemon.protocol import (
     short_path,
     socket_path,
 )
+from rangetui.logfile import open_log
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -168,6 +169,7 @@ def run_engine(
 ) -> int:
     """Serve until a signal or a client's stop; ``ready`` hears None once serving, or
     the one sentence that says why the engine could not start."""
+    open_log(root)
     engine = Engine(Store(root), max_jobs=max_jobs, max_per_host=max_per_host)
     try:
         engine.start()

@@ -33,7 +33,7 @@ LAYERS: list[list[str]] = [
     ["core.ledger"],
     ["core.api"],
     ["core.engine"],
-    ["config"],
+    ["config", "logfile"],
     ["cli.flags", "cli.progress", "cli.listing", "cli.settings", "tui", "daemon.protocol"],
     ["cli.get", "daemon.server", "daemon.client"],
     ["daemon.detach", "daemon.spawn"],

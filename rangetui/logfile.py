@@ -1,0 +1,49 @@
+"""The log file: every event of every download, kept after the terminal is gone.
+
+It lives in the state dir's ``log/`` (platformdirs' user log dir on Linux, and it
+follows RANGETUI_STATE_DIR), is rotated at 1 MiB with three old files kept, and holds
+only what the event log holds: terminal-safe lines, URLs without userinfo, never a
+header value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import logging.handlers
+import os
+from pathlib import Path
+
+from rangetui.core.ledger import LOGGER
+from rangetui.core.store import ensure_private_dir
+
+LOG_NAME = "rangetui.log"
+MAX_BYTES = 1024 * 1024
+BACKUPS = 3
+
+
+def log_path(state_root: Path) -> Path:
+    return state_root / "log" / LOG_NAME
+
+
+def open_log(state_root: Path) -> Path | None:
+    """Send the engine's events to the log file too; None (and no log) when it cannot be
+    written: a log never stops a download."""
+    path = log_path(state_root)
+    logger = logging.getLogger(LOGGER)
+    if any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
+        return path
+    try:
+        ensure_private_dir(path.parent)
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
+        )
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o600)
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return path
