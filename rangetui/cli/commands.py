@@ -18,8 +18,8 @@ from rangetui.cli.flags import (
     add_download_flags,
     add_per_host_flag,
     options_from,
-    read_urls,
 )
+from rangetui.cli.inputfile import Entry, entries_or_exit
 from rangetui.cli.listing import job_json, table
 from rangetui.cli.settings import PER_RUN, add_config_flag, apply_settings, parse_args
 from rangetui.core.errors import DownloadError
@@ -46,20 +46,33 @@ def add_main(argv: Sequence[str]) -> int:
     parser.add_argument("--paused", action="store_true", help="queue them paused")
     add_config_flag(parser)
     args = parse_args(parser, argv)
-    urls = read_urls(args)
-    problem = check_command_line(urls, args)
+    entries = entries_or_exit(parser, args)
+    problem = check_command_line([e.url for e in entries], args)
     if problem:
         parser.error(problem)
     engine = attach(state_root())
-    output = args.output.expanduser().absolute() if args.output is not None else None
-    options = options_from(args)
-    ids = [engine.add(url, args.dir, output, options, paused=args.paused) for url in urls]
+    ids = queue_entries(engine, entries, args, paused=args.paused)
     snap = _queued(engine, ids)
     engine.detach()
     for job_id in ids:
         job = snap.find(job_id)
         print(f"{job_id}  {job.name if job else ''}".rstrip())
     return EXIT_OK
+
+
+def queue_entries(
+    engine: RemoteEngine, entries: list[Entry], args: argparse.Namespace, paused: bool = False
+) -> list[str]:
+    """Each entry with its own dir, out (within its dir, as aria2 has it) and checksum
+    (from -i), else the command line's."""
+    options = options_from(args)
+    ids = []
+    for entry in entries:
+        directory, output = entry.where(args)
+        if entry.output is None and output is not None:
+            output = output.expanduser().absolute()  # -o: from where the command runs
+        ids.append(engine.add(entry.url, directory, output, entry.options(options), paused=paused))
+    return ids
 
 
 def _queued(engine: RemoteEngine, ids: list[str]) -> EngineSnapshot:

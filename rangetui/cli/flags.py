@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import NoReturn
 
@@ -177,20 +176,3 @@ def options_from(args: argparse.Namespace) -> Options:
         checksum_file=str(args.checksum_file.absolute()) if args.checksum_file else None,
         http=HttpOptions(headers=tuple(args.header), timeout=args.timeout, verify=verify),
     )
-
-
-def read_urls(args: argparse.Namespace) -> list[str]:
-    """URLs from the command line, then from ``-i`` (blank lines and # comments skipped)."""
-    urls = list(args.urls)
-    if args.input_file is not None:
-        if str(args.input_file) == "-":
-            text = sys.stdin.read()
-        else:
-            try:
-                text = args.input_file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                raise SystemExit(f"rangetui: error: cannot read {args.input_file}: {e}") from None
-        urls += [
-            s.strip() for s in text.splitlines() if s.strip() and not s.lstrip().startswith("#")
-        ]
-    return urls

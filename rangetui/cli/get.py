@@ -8,6 +8,7 @@ non-zero with a hint to rerun the same command.
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
@@ -23,8 +24,8 @@ from rangetui.cli.flags import (
     add_download_flags,
     add_per_host_flag,
     options_from,
-    read_urls,
 )
+from rangetui.cli.inputfile import Entry, entries_or_exit
 from rangetui.cli.progress import ProgressPrinter, progress_line
 from rangetui.cli.settings import add_config_flag, parse_args
 from rangetui.core.engine import Engine
@@ -50,6 +51,8 @@ class GetJob:
     url: str
     output: Path | None
     directory: Path
+    options: Options | None = None
+    """This URL's own (an -i line's options), else the command line's."""
 
 
 def get_main(argv: Sequence[str]) -> int:
@@ -69,16 +72,22 @@ def get_main(argv: Sequence[str]) -> int:
     add_per_host_flag(parser)
     add_config_flag(parser)
     args = parse_args(parser, argv)
-    urls = read_urls(args)
-    if not urls:
+    entries = entries_or_exit(parser, args)
+    if not entries:
         parser.error("give at least one URL (or -i FILE)")
-    if args.output is not None and len(urls) > 1:
+    if args.output is not None and len(entries) > 1:
         parser.error("-o names one file; use -d DIR for several URLs")
     if args.insecure:
         print("rangetui: warning: --insecure: TLS certificates are not verified", file=sys.stderr)
-    jobs = [GetJob(url, args.output, args.dir) for url in urls]
+    options = options_from(args)
+    jobs = [job_of(entry, args, options) for entry in entries]
     limits = (args.max_jobs, args.max_per_host)
-    return run_get(jobs, options_from(args), quiet=args.quiet, limits=limits, verbose=args.verbose)
+    return run_get(jobs, options, quiet=args.quiet, limits=limits, verbose=args.verbose)
+
+
+def job_of(entry: Entry, args: argparse.Namespace, options: Options) -> GetJob:
+    directory, output = entry.where(args)
+    return GetJob(entry.url, output, directory, entry.options(options))
 
 
 class _Interrupt:
@@ -136,7 +145,8 @@ class _Follower:
 
     def add(self, job: GetJob, options: Options) -> None:
         try:
-            self.waiting.append(self.engine.add(job.url, job.directory, job.output, options))
+            added = self.engine.add(job.url, job.directory, job.output, job.options or options)
+            self.waiting.append(added)
         except DownloadError as e:  # plainly not a URL: said at once, the others go on
             self.printer.error(f"error: {terminal_safe(redact(job.url))}: {e}")
             self.worst = max(self.worst, EXIT_FAILED)

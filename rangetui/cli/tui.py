@@ -11,15 +11,15 @@ import sys
 from collections.abc import Sequence
 
 from rangetui import __version__
-from rangetui.cli.commands import check_command_line
+from rangetui.cli.commands import check_command_line, queue_entries
 from rangetui.cli.flags import (
     Parser,
     _connections,
     add_download_flags,
     add_per_host_flag,
     options_from,
-    read_urls,
 )
+from rangetui.cli.inputfile import entries_or_exit
 from rangetui.cli.settings import add_config_flag, parse_args
 from rangetui.core.errors import DownloadError
 from rangetui.core.store import state_root
@@ -60,8 +60,8 @@ def tui_main(argv: Sequence[str]) -> int:
     add_per_host_flag(parser, default=None)
     add_config_flag(parser)
     args = parse_args(parser, argv)
-    urls = read_urls(args)
-    problem = check_command_line(urls, args) if urls else None
+    entries = entries_or_exit(parser, args)
+    problem = check_command_line([e.url for e in entries], args) if entries else None
     if problem:
         print(f"rangetui: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -74,9 +74,8 @@ def tui_main(argv: Sequence[str]) -> int:
         engine = attach(state_root(), engine_args(args))
         if args.max_jobs is not None:
             engine.set_max_jobs(args.max_jobs)
-        output = args.output.expanduser().absolute() if args.output is not None else None
         options = options_from(args)
-        ids = frozenset(engine.add(url, args.dir, output, options) for url in urls)
+        ids = frozenset(queue_entries(engine, entries, args))
     except (EngineError, DownloadError) as e:
         print(f"rangetui: error: {e}", file=sys.stderr)
         return EXIT_FAILED

@@ -1,0 +1,87 @@
+"""`-i FILE` as aria2 reads it: one URL per line; indented lines after a URL carry its
+own options (`dir=`, `out=`, `checksum=`); `#` starts a comment; `-` is stdin."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rangetui.core.checksum import parse_checksum
+from rangetui.core.types import Options
+
+OPTIONS = ("dir", "out", "checksum")
+
+
+class InputError(Exception):
+    """One sentence: the file, the line, what is wrong."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    url: str
+    directory: Path | None = None
+    output: Path | None = None
+    checksum: str | None = None
+
+    def where(self, args: argparse.Namespace) -> tuple[Path, Path | None]:
+        """The entry's own dir and out, else the command line's."""
+        output = self.output if self.output is not None else args.output
+        return self.directory or args.dir, output
+
+    def options(self, options: Options) -> Options:
+        return replace(options, checksum=self.checksum) if self.checksum else options
+
+
+def read_entries(args: argparse.Namespace) -> list[Entry]:
+    """URLs from the command line, then those of ``-i``."""
+    entries = [Entry(url) for url in args.urls]
+    if args.input_file is None:
+        return entries
+    source = str(args.input_file)
+    if source == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = args.input_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot read {source}: {e}") from None
+    return entries + parse(text, source)
+
+
+def parse(text: str, source: str) -> list[Entry]:
+    entries: list[Entry] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line[0] in " \t":
+            if not entries:
+                raise InputError(f"{source} line {number}: an option before any URL")
+            entries[-1] = _with_option(entries[-1], line.strip(), f"{source} line {number}")
+        else:
+            entries.append(Entry(line.split("\t")[0].strip()))
+    return entries
+
+
+def _with_option(entry: Entry, text: str, where: str) -> Entry:
+    key, sep, value = text.partition("=")
+    key, value = key.strip().lower(), value.strip()
+    if not sep or key not in OPTIONS or not value:
+        raise InputError(f"{where}: takes {', '.join(o + '=' for o in OPTIONS)}, not {text!r}")
+    if key == "dir":
+        return replace(entry, directory=Path(value).expanduser())
+    if key == "out":
+        return replace(entry, output=Path(value))
+    try:  # aria2 writes checksum=sha-256=HEX
+        spec = parse_checksum(value.replace("sha-", "sha", 1))
+    except ValueError as e:
+        raise InputError(f"{where}: {e}") from None
+    return replace(entry, checksum=spec)
+
+
+def entries_or_exit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Entry]:
+    try:
+        return read_entries(args)
+    except InputError as e:
+        parser.error(str(e))
