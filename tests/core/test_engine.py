@@ -165,13 +165,16 @@ def test_adding_an_unfinished_url_again_returns_the_same_job(
     engine.pause(first)
 
 
-def test_a_finished_url_can_be_fetched_again(
+def test_a_finished_url_added_again_is_a_new_job_that_finds_the_file_complete(
     engine: Engine, server: FaultServer, downloads: Path
 ) -> None:
+    """Once this made `again (1).bin`; a file finished here is now recognised (as wget -c
+    and aria2c -c do): the new job is done at once, with no second copy."""
     url = server.add("/again.bin", payload(MiB))
     first = engine.add(url, downloads)
     wait_job(engine, first, lambda j: j.status is Phase.DONE)
     second = engine.add(url, downloads)
     assert second != first
-    wait_job(engine, second, lambda j: j.status is Phase.DONE)
-    assert (downloads / "again (1).bin").exists()
+    done = wait_job(engine, second, lambda j: j.status is Phase.DONE)
+    assert done.target == str(downloads / "again.bin")
+    assert not (downloads / "again (1).bin").exists()
