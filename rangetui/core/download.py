@@ -29,6 +29,7 @@ from rangetui.core.errors import (
 from rangetui.core.http.connection import Connection
 from rangetui.core.placement import PartBusy, Placement, place
 from rangetui.core.pool import WorkerPool
+from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.rates import Speedometer
 from rangetui.core.resume import SavedProgress
 from rangetui.core.retry import backoff_delay
@@ -55,6 +56,7 @@ class Download:
         options: Options | None = None,
         store: Store | None = None,
         on_event: Callable[[str], None] | None = None,
+        shared_limit: RateLimiter | None = None,
     ) -> None:
         self.url = url
         self.output = output
@@ -74,6 +76,8 @@ class Download:
         self._speedo = Speedometer()
         self._tuner = ConnectionTuner(self.options.connections, on_event=self.event)
         self._spare: list[Connection] = []
+        self.limiter = RateLimiter(self.options.limit_rate, parent=shared_limit)
+        """This download's limit (None: none of its own), under the engine's shared one."""
 
     # -- observing -------------------------------------------------------------------
 
@@ -101,6 +105,10 @@ class Download:
     def set_connections(self, count: int) -> None:
         """Takes effect within a tick: extra workers stop after their current read."""
         self._tuner.set_connections(count)
+
+    def set_limit_rate(self, rate: int | None) -> None:
+        """Any thread; every connection of this download obeys it from its next read."""
+        self.limiter.set_rate(rate)
 
     def interrupt(self) -> None:
         """After setting the cancel event: wake a single-connection read blocked on a
@@ -247,6 +255,7 @@ class Download:
             origin_url=self.url,
             on_event=self._worker_event,
             spare=spare,
+            limiter=self.limiter,
         )
         try:
             with pool:  # however it ends, the workers are stopped before anything else
@@ -277,7 +286,9 @@ class Download:
         self.store.drop_map(placement.target)
         if remote.size is not None:
             check_space(placement.part, remote.size)
-        single = SingleStream(remote, self.options, self._sample_speed, self._worker_event)
+        single = SingleStream(
+            remote, self.options, self._sample_speed, self._worker_event, self.limiter
+        )
         self._single = single
         single.run(fd, cancel)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from rangetui.core.download import Download
 from rangetui.core.errors import Cancelled
 from rangetui.core.jobs import Job
+from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.store import Store
 from rangetui.core.types import DownloadSnapshot
 
@@ -47,9 +48,14 @@ class Ended:
 
 class Launcher:
     def __init__(
-        self, store: Store, on_event: Callable[[str, str], None], on_end: Callable[[], None]
+        self,
+        store: Store,
+        on_event: Callable[[str, str], None],
+        on_end: Callable[[], None],
+        shared_limit: RateLimiter | None = None,
     ) -> None:
         self.store = store
+        self.shared_limit = shared_limit
         self._on_event = on_event
         self._on_end = on_end
         self._running: dict[str, _Running] = {}
@@ -74,6 +80,7 @@ class Launcher:
             options=job.options,
             store=self.store,
             on_event=lambda text: self._on_event(job.id, text),
+            shared_limit=self.shared_limit,
         )
         running = _Running(download, threading.Event(), threading.Thread())
         running.thread = threading.Thread(
@@ -101,6 +108,11 @@ class Launcher:
         running = self._running.get(job_id)
         if running is not None:
             running.download.set_connections(count)
+
+    def set_limit_rate(self, job_id: str, rate: int | None) -> None:
+        running = self._running.get(job_id)
+        if running is not None:
+            running.download.set_limit_rate(rate)
 
     def stop_all(self, timeout: float) -> None:
         """Signal every download, then wait for them together, up to ``timeout``."""

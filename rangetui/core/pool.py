@@ -41,6 +41,7 @@ class WorkerPool:
         origin_url: str,
         on_event: Callable[[str], None],
         spare: list[Connection],
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.tuner = tuner
         self.shared = WorkerShared(
@@ -54,7 +55,7 @@ class WorkerPool:
             on_event=on_event,
             tuner=tuner,
             origin_url=origin_url,
-            limiter=RateLimiter(options.limit_rate) if options.limit_rate else None,
+            limiter=limiter or (RateLimiter(options.limit_rate) if options.limit_rate else None),
         )
         self.shared.spare.extend(spare)
         self._workers: dict[int, Worker] = {}
