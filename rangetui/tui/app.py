@@ -236,7 +236,7 @@ class RangeApp(App[None]):
         bar.value = self.table.filter
         bar.open()
 
-    def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
+    def on_filter_bar_filter(self, event: FilterBar.Filter) -> None:
         self.table.set_view(filter=event.text)
         self.query_one(TotalsBar).show_totals(self.snap, self._view_text())
         if event.done:
@@ -327,5 +327,6 @@ def heatmap_title(job: JobSnapshot) -> str:
         blocks = -(-job.size // block)
         parts += [format_size(job.size), f"{blocks} blocks of {format_size(block)}"]
     if job.running:
-        parts.append(f"{max(job.connections, 1)} connections")
+        count = max(job.connections, 1)
+        parts.append(f"{count} connection{'s' if count > 1 else ''}")
     return " · ".join(parts)

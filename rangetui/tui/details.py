@@ -24,15 +24,25 @@ _CONSOLE = Console(width=1000, color_system=None, force_terminal=False)
 
 def wrap(text: Text, width: int, indent: int) -> list[Text]:
     """``text`` in lines of ``width`` cells; lines after the first start at ``indent``."""
+    if text.cell_len <= width:
+        return [text]
+    first, *rest = text.wrap(_CONSOLE, max(10, width))
+    return [first, *wrap_rest(rest, width, indent)]
+
+
+def wrap_rest(lines: list[Text], width: int, indent: int) -> list[Text]:
+    """Continuation lines, re-wrapped to the room left after the indent."""
+    joined = Text(" ").join(line for line in lines)
     room = max(10, width - indent)
-    first, *rest = text.wrap(_CONSOLE, room) if text.cell_len > room else [text]
-    return [first, *(Text(" " * indent) + line for line in rest)]
+    return [Text(" " * indent) + line for line in joined.wrap(_CONSOLE, room)]
 
 
 def _row(lines: list[Text], width: int, label: str, value: str | Text, style: str = "") -> None:
-    text = Text(f" {label:<{LABEL_WIDTH}}", style="bold")
+    """The label, then the value wrapped in its own column."""
     value_text = value if isinstance(value, Text) else Text(value, style=style)
-    lines.extend(wrap(text + value_text, width, INDENT))
+    first, *rest = wrap(value_text, width - INDENT, 0)
+    lines.append(Text(f" {label:<{LABEL_WIDTH}}", style="bold") + first)
+    lines.extend(Text(" " * INDENT) + line for line in rest)
 
 
 def _progress(job: JobSnapshot, smoother: Smoother) -> str:

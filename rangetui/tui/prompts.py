@@ -104,7 +104,7 @@ class FilterBar(Input):
     DEFAULT_CSS = "FilterBar { dock: bottom; display: none; height: 1; border: none; }"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "clear", "Clear", show=False)]
 
-    class Changed(Message):
+    class Filter(Message):
         def __init__(self, text: str, done: bool) -> None:
             super().__init__()
             self.text, self.done = text, done
@@ -118,17 +118,17 @@ class FilterBar(Input):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self.post_message(self.Changed(event.value, done=False))
+        self.post_message(self.Filter(event.value, done=False))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.display = False
-        self.post_message(self.Changed(self.value, done=True))
+        self.post_message(self.Filter(self.value, done=True))
 
     def action_clear(self) -> None:
         self.value = ""
         self.display = False
-        self.post_message(self.Changed("", done=True))
+        self.post_message(self.Filter("", done=True))
 
     def on_blur(self, event: events.Blur) -> None:
         self.display = False

@@ -58,7 +58,6 @@ class QueueTable(Widget, can_focus=True):
     QueueTable > .queuetable--header { text-style: bold; }
     QueueTable > .queuetable--cursor { background: $primary 40%; text-style: bold; }
     QueueTable:blur > .queuetable--cursor { background: $primary 20%; }
-    App:nocolor QueueTable > .queuetable--cursor { text-style: reverse; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "move(-1)", "Up", show=False),
@@ -224,8 +223,11 @@ class QueueTable(Widget, can_focus=True):
             cell = fit(values[col.key], col.width, col.right)
             style = self._cell_style(col, job)
             text.append(cell, style)
-        if cursor:
-            text.stylize(self.get_component_rich_style("queuetable--cursor"))
+        if cursor:  # without colour, a background would vanish: reverse video instead
+            plain = self.app.no_color
+            text.stylize(
+                "reverse" if plain else self.get_component_rich_style("queuetable--cursor")
+            )
         return text
 
     def _cell_style(self, col: Col, job: JobSnapshot) -> Style | str:

@@ -108,7 +108,6 @@ class KeyBar(TextLine):
     DEFAULT_CSS = """
     KeyBar { height: 1; background: $panel; }
     KeyBar > .keybar--key { text-style: bold; color: $accent; }
-    App:nocolor KeyBar > .keybar--key { text-style: bold underline; }
     """
 
     def __init__(self, entries: tuple[Entry, ...], *, id: str | None = None) -> None:
@@ -125,7 +124,8 @@ class KeyBar(TextLine):
 
     def _layout(self, width: int) -> None:
         shown = fitting(self._entries, width)
-        style = self.get_component_rich_style("keybar--key")
+        plain = self.app.no_color
+        style = "bold underline" if plain else self.get_component_rich_style("keybar--key")
         text, self._spans = Text(), []
         for entry in shown:
             text.append("  " if text else " ")
