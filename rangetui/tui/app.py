@@ -205,7 +205,9 @@ class RangeApp(App[None]):
             if delete is not None:
                 self.engine.remove(job.id, delete_partial=delete)
 
-        partial = job.status is not Phase.DONE and job.target is not None
+        # nothing to delete: done, or failed before a file was placed (a 404)
+        no_file = job.status is Phase.FAILED and job.target is None
+        partial = job.status is not Phase.DONE and not no_file
         self.push_screen(RemoveDialog(job.name, not partial, job.status is Phase.DONE), remove)
 
     def action_connections(self, delta: int) -> None:
