@@ -91,6 +91,14 @@ class RangeApp(App[None]):
         self.show_snapshot(self.snap)
         self.set_interval(REFRESH_SECONDS, self.poll_engine)
         self.table.focus()
+        self.app_resume_signal.subscribe(self, self._repaint_all)
+
+    def _repaint_all(self, app: App[None]) -> None:
+        """After Ctrl+Z and `fg` the terminal holds the shell's text, and Textual repaints
+        nothing by itself; only changed cells would come back. Paint the whole screen."""
+        self.screen.refresh(layout=True)
+        for widget in self.screen.query("*"):
+            widget.refresh()
 
     @property
     def table(self) -> QueueTable:
