@@ -70,3 +70,56 @@ def test_three_downloads_cost_the_terminal_a_few_hundred_bytes_a_second(
         poll_until(lambda: not tui.alive, 20, "the TUI to quit", tui)
     finally:
         tui.close()
+
+
+def test_ctrl_z_suspends_to_the_shell_and_fg_brings_the_screen_back(downloads: Path) -> None:
+    """Job control needs a real interactive shell: bash in a pty runs the TUI."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.cli_helpers import cli_env
+    from tests.pty_helpers import PtyDrain
+
+    master, slave = pty.openpty()
+    env = {**cli_env(), "TERM": "xterm-256color", "PS1": "$ "}
+    shell = subprocess.Popen(
+        ["bash", "--norc", "--noprofile", "-i"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=downloads,
+        start_new_session=True,
+    )
+    os.close(slave)
+    drain = PtyDrain(master)
+    drain.start()
+
+    def wait_for(text: str, after: int, secs: float = 30) -> None:
+        deadline = time.monotonic() + secs
+        while text.encode() not in drain.tail[-max(1, drain.nbytes - after) :]:
+            assert time.monotonic() < deadline, f"no {text!r}; last output:\n{drain.text()}"
+            time.sleep(0.05)
+
+    try:
+        os.write(master, f"{sys.executable} -m rangetui -d {downloads}\n".encode())
+        wait_for("empty: press a", 0)
+        mark = drain.nbytes
+        os.write(master, b"\x1a")
+        wait_for("Stopped", mark)
+        mark = drain.nbytes
+        os.write(master, b"fg\n")
+        wait_for("empty: press a", mark)  # the whole screen is painted again
+        mark = drain.nbytes
+        os.write(master, b"q")
+        wait_for("$ ", mark)
+        os.write(master, b"exit\n")
+        shell.wait(20)
+    finally:
+        if shell.poll() is None:
+            os.killpg(shell.pid, 9)
+            shell.wait(5)
+        drain.join(5)
+        os.close(master)
