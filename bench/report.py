@@ -48,7 +48,9 @@ class Stats:
 
     @property
     def cpu_per_gib(self) -> float | None:
-        return self.cpu / (self.nbytes / GiB) if self.cpu is not None else None
+        if self.cpu is None or not self.nbytes:
+            return None  # a run that is not about bytes (the TUI's terminal traffic)
+        return self.cpu / (self.nbytes / GiB)
 
     def metric(self, name: str) -> float | None:
         return {
@@ -56,6 +58,8 @@ class Stats:
             "cpu": self.cpu_per_gib,
             "rss": self.rss_mib,
             "term": self.extra.get("term_kbps"),
+            "details": self.extra.get("details_kbps"),
+            "mouse": self.extra.get("mouse_kbps"),
         }[name]
 
 
@@ -107,7 +111,14 @@ def _notes(st: Stats) -> str:
     if "conns" in st.extra:
         runs = [f"{s.extra['slow']:.0f}/{s.extra['conns']:.0f}" for s in st.samples if s.extra]
         parts.append(f"slow/all conns per run: {' '.join(runs)}")
-    if "term_kbps" in st.extra:
+    if "details_kbps" in st.extra:
+        e = st.extra
+        parts.append(
+            f"to the terminal: queue {e['term_kbps']:.2f} KB/s, details {e['details_kbps']:.2f}"
+            f" KB/s, paused {e['idle_kbps']:.2f} KB/s, paused with the mouse moving "
+            f"{e['mouse_kbps']:.2f} KB/s"
+        )
+    elif "term_kbps" in st.extra:
         e = st.extra
         parts.append(
             f"term {e['term_kbps']:.1f} KB/s while downloading ({e['window_s']:.2f} s), "

@@ -15,6 +15,7 @@ from cases import (
 )
 from datafiles import DataFile, GiB, MiB, small_files
 from tuirun import TuiCase
+from tuitraffic import TuiTraffic
 
 FILE_1G = DataFile("file-1g.bin", GiB)
 FILE_100M = DataFile("file-100m.bin", 100 * MiB)
@@ -30,7 +31,7 @@ class Check:
     """``subject``'s metric (over ``reference``'s, when given) must be at most ``limit``."""
 
     subject: str
-    metric: str  # "wall", "cpu", "rss" or "term" (median KB/s to the terminal)
+    metric: str  # "wall", "cpu", "rss", "term" (median KB/s to the terminal), "details", "mouse"
     limit: float
     reference: str | None = None
 
@@ -38,10 +39,12 @@ class Check:
     def unit(self) -> str:
         if self.reference is not None:
             return "×"
-        return {"wall": " s", "cpu": " s/GiB", "rss": " MiB", "term": " KB/s"}[self.metric]
+        units = {"wall": " s", "cpu": " s/GiB", "rss": " MiB"}
+        return units.get(self.metric, " KB/s")
 
     def describe(self) -> str:
         names = {"wall": "wall", "cpu": "CPU", "rss": "RSS", "term": "term"}
+        names.update(details="details", mouse="mouse")
         return f"{names[self.metric]} ≤ {self.limit:g}{self.unit}"
 
 
@@ -173,15 +176,32 @@ def fine_blocks() -> Workload:
 
 
 def tui(exit_flag: bool) -> Workload:
+    """CPU against `get` on the 1 GiB file; then terminal bytes in steady state with three
+    slow downloads, at 80x24 and 200x50 (queue, details, paused with the mouse moving)."""
     tu, ge = "rangetui TUI (pty 80x24)", "rangetui get"
     tui_case = TuiCase(tu, "tui", GiB, "data", FILE_1G.name, ("-t", "8"), exit_flag)
+    three = (FILE_1G.name, FILE_100M.name, FILE_200M.name)
+    small, large = "TUI traffic 80x24, 3 downloads", "TUI traffic 200x50, 3 downloads"
     return Workload(
         "tui",
-        "The 1 GiB file through the TUI in an 80x24 pty against `rangetui get`.",
-        [tui_case, _get(ge, "tui-get", FILE_1G, "data", "-t", "8")],
-        [FILE_1G],
+        "The 1 GiB file through the TUI in an 80x24 pty against `rangetui get`; "
+        "bytes to the terminal with three slow downloads at 80x24 and 200x50.",
+        [
+            tui_case,
+            _get(ge, "tui-get", FILE_1G, "data", "-t", "8"),
+            TuiTraffic(small, "tui-80x24", three, (80, 24)),
+            TuiTraffic(large, "tui-200x50", three, (200, 50)),
+        ],
+        [FILE_1G, FILE_100M, FILE_200M],
         [(tu, ge)],
-        [Check(tu, "cpu", 1.2, ge), Check(tu, "term", 30)],
+        [
+            Check(tu, "cpu", 1.15, ge),
+            Check(small, "term", 2),
+            Check(small, "details", 3),
+            Check(small, "mouse", 0.05),
+            Check(large, "term", 4),
+            Check(large, "details", 3),
+        ],
     )
 
 

@@ -27,7 +27,7 @@ from rangetui.core.engine import Engine  # noqa: E402
 from rangetui.core.store import Store  # noqa: E402
 from rangetui.core.types import Options, Phase  # noqa: E402
 from rangetui.tui.app import RangeApp  # noqa: E402
-from rangetui.tui.widgets import QueueTable  # noqa: E402
+from rangetui.tui.table import QueueTable  # noqa: E402
 from tests.conftest import payload  # noqa: E402
 from tests.faultserver import FaultServer  # noqa: E402
 
@@ -91,6 +91,11 @@ async def shoot(engine: Engine, urls: dict[str, str], directory: Path) -> None:
         await pilot.press("escape", "l")
         await pilot.pause(0.3)
         app.save_screenshot("log.svg", str(OUT))
+        await pilot.press("escape", "question_mark")
+        await pilot.pause(0.3)
+        app.save_screenshot("help.svg", str(OUT))
+        await pilot.press("escape", "L", *"4M")
+        app.save_screenshot("limit.svg", str(OUT))
         await pilot.press("escape", "q")
 
 

@@ -63,12 +63,21 @@ class Tui:
     drain: PtyDrain
 
     @classmethod
-    def start(cls, args: list[str], cwd: Path) -> Tui:
-        env = cli_env()
-        env.update(TERM="xterm-256color", COLUMNS=str(COLUMNS), LINES=str(ROWS))
+    def start(
+        cls,
+        args: list[str],
+        cwd: Path,
+        size: tuple[int, int] = (COLUMNS, ROWS),
+        env: dict[str, str] | None = None,
+    ) -> Tui:
+        """``size`` is (columns, rows); ``env`` is added to the test's environment."""
+        columns, rows = size
+        full_env = cli_env()
+        full_env.update(TERM="xterm-256color", COLUMNS=str(columns), LINES=str(rows))
+        full_env.update(env or {})
         master, slave = pty.openpty()
         try:
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
             drain = PtyDrain(master)
             drain.start()
             proc = subprocess.Popen(
@@ -76,7 +85,7 @@ class Tui:
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,
-                env=env,
+                env=full_env,
                 cwd=cwd,
                 start_new_session=True,
             )
@@ -106,6 +115,22 @@ class Tui:
             self.kill()
         self.drain.join(5)
         os.close(self.master)
+
+    def bytes_per_second(self, seconds: float) -> float:
+        """What the TUI writes to the terminal over the next ``seconds``."""
+        before = self.drain.nbytes
+        time.sleep(seconds)
+        return (self.drain.nbytes - before) / seconds
+
+    def move_mouse(self, seconds: float, columns: int = 60, rows: int = 4) -> None:
+        """Pointer motion over the table (SGR reports, as xterm sends with any-motion)."""
+        deadline = time.monotonic() + seconds
+        step = 0
+        while time.monotonic() < deadline:
+            x, y = 2 + step % columns, 3 + (step // columns) % rows
+            self.type(f"\x1b[<35;{x};{y}M".encode())
+            step += 1
+            time.sleep(0.02)
 
     def describe(self) -> str:
         code = self.proc.poll()

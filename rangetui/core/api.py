@@ -63,9 +63,27 @@ class SetMaxJobs:
     count: int
 
 
-Command = Add | Pause | Resume | Remove | SetConnections | SetMaxJobs
+@dataclass(frozen=True)
+class SetLimit:
+    """A speed limit in bytes/s, applied at once to running downloads; None lifts it."""
+
+    job_id: str | None
+    """None: the limit all downloads share, on top of each job's own."""
+    rate: int | None
+
+
+@dataclass(frozen=True)
+class Move:
+    """Move a job ``offset`` places in the queue (negative: towards the front, sooner)."""
+
+    job_id: str
+    offset: int
+
+
+Command = Add | Pause | Resume | Remove | SetConnections | SetMaxJobs | SetLimit | Move
 COMMANDS: dict[str, type[Command]] = {
-    cls.__name__: cls for cls in (Add, Pause, Resume, Remove, SetConnections, SetMaxJobs)
+    cls.__name__: cls
+    for cls in (Add, Pause, Resume, Remove, SetConnections, SetMaxJobs, SetLimit, Move)
 }
 
 
@@ -110,6 +128,10 @@ class EngineAPI(Protocol):
 
     def set_max_jobs(self, count: int) -> None: ...
 
+    def set_limit(self, job_id: str | None, rate: int | None) -> None: ...
+
+    def move(self, job_id: str, offset: int) -> None: ...
+
 
 class CommandMethods:
     """The commands as methods, for any class that implements ``execute``."""
@@ -153,6 +175,12 @@ class CommandMethods:
     def set_max_jobs(self, count: int) -> None:
         self.execute(SetMaxJobs(count))
 
+    def set_limit(self, job_id: str | None, rate: int | None) -> None:
+        self.execute(SetLimit(job_id, rate))
+
+    def move(self, job_id: str, offset: int) -> None:
+        self.execute(Move(job_id, offset))
+
 
 # -- JSON codec ---------------------------------------------------------------------
 
@@ -187,6 +215,7 @@ _TYPE_CHECKS = {
     "str | None": lambda v: v is None or isinstance(v, str),
     "bool": lambda v: isinstance(v, bool),
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "int | None": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
     "Options": lambda v: isinstance(v, Options),
 }
 

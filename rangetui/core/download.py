@@ -32,6 +32,7 @@ from rangetui.core.finished import FinishedFiles
 from rangetui.core.http.connection import Connection
 from rangetui.core.placement import PartBusy, Placement, place
 from rangetui.core.pool import WorkerPool
+from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.rates import Speedometer
 from rangetui.core.resume import SavedProgress
 from rangetui.core.retry import backoff_delay
@@ -58,6 +59,7 @@ class Download:
         options: Options | None = None,
         store: Store | None = None,
         on_event: Callable[[str], None] | None = None,
+        shared_limit: RateLimiter | None = None,
         budget: HostBudget | None = None,
     ) -> None:
         self.url = url
@@ -80,6 +82,8 @@ class Download:
         self._speedo = Speedometer()
         self._tuner = ConnectionTuner(self.options.connections, on_event=self.event)
         self._spare: list[Connection] = []
+        self.limiter = RateLimiter(self.options.limit_rate, parent=shared_limit)
+        """This download's limit (None: none of its own), under the engine's shared one."""
 
     # -- observing -------------------------------------------------------------------
 
@@ -107,6 +111,10 @@ class Download:
     def set_connections(self, count: int) -> None:
         """Takes effect within a tick: extra workers stop after their current read."""
         self._tuner.set_connections(count)
+
+    def set_limit_rate(self, rate: int | None) -> None:
+        """Any thread; every connection of this download obeys it from its next read."""
+        self.limiter.set_rate(rate)
 
     def interrupt(self) -> None:
         """After setting the cancel event: wake a single-connection read blocked on a
@@ -263,6 +271,7 @@ class Download:
             origin_url=self.url,
             on_event=self._worker_event,
             spare=spare,
+            limiter=self.limiter,
             budget=self.budget,
         )
         try:
@@ -310,7 +319,9 @@ class Download:
             check_space(placement.part, remote.size)
         why = "no Range support" if remote.size is not None else "no length"
         self.event(f"the server allows one connection ({why}): an interruption starts over")
-        single = SingleStream(remote, self.options, self._sample_speed, self._worker_event)
+        single = SingleStream(
+            remote, self.options, self._sample_speed, self._worker_event, self.limiter
+        )
         self._single = single
         single.run(fd, cancel)
 

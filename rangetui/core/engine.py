@@ -13,29 +13,33 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rangetui.core.api import (
     Add,
     Command,
     CommandMethods,
+    Move,
     Pause,
     Remove,
     Resume,
     SetConnections,
+    SetLimit,
     SetMaxJobs,
 )
 from rangetui.core.blockmap import BlockMap
 from rangetui.core.budget import DEFAULT_PER_HOST, HostBudget
-from rangetui.core.errors import Cancelled, DownloadError
+from rangetui.core.errors import Cancelled, failure_message
 from rangetui.core.jobs import Job, JobList
 from rangetui.core.launcher import Launcher, Result
 from rangetui.core.ledger import Ledger
+from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.snapshots import EngineSnapshot
 from rangetui.core.statelock import EngineLocked, StateLock, delete_partial
 from rangetui.core.store import CorruptState, Store
 from rangetui.core.types import ACTIVE, Phase
+from rangetui.core.units import format_size
 from rangetui.core.urls import check_url, redact
 
 SCHEDULER_TICK = 0.1
@@ -68,7 +72,16 @@ class Engine(CommandMethods):
         self._joblist = joblist or JobList(self.store)
         self._state_lock = StateLock(self.store.root) if self._joblist.persistent else None
         self._ledger = Ledger()
-        self._launcher = Launcher(self.store, self._ledger.note, self._wake_up, self.budget)
+        self.limit_rate: int | None = None
+        """The speed limit all downloads share (bytes/s), besides each job's own."""
+        self._shared_limit = RateLimiter(None)
+        self._launcher = Launcher(
+            self.store,
+            self._ledger.note,
+            self._wake_up,
+            shared_limit=self._shared_limit,
+            budget=self.budget,
+        )
         self._commands: queue.SimpleQueue[Command | _Append] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -143,7 +156,8 @@ class Engine(CommandMethods):
 
     def snapshot(self, detail: frozenset[str] = frozenset()) -> EngineSnapshot:
         """The queue now, with block maps only for the jobs in ``detail``."""
-        return self._ledger.snapshot(detail, self._launcher.downloads(), self.max_jobs)
+        downloads = self._launcher.downloads()
+        return self._ledger.snapshot(detail, downloads, self.max_jobs, self.limit_rate)
 
     @property
     def active_downloads(self) -> int:
@@ -208,6 +222,10 @@ class Engine(CommandMethods):
             case SetMaxJobs(count):
                 self.max_jobs = max(1, min(MAX_CONNECTIONS, count))
                 self._ledger.note("", f"at most {self.max_jobs} downloads at once", "queue")
+            case SetLimit(job_id, rate):
+                self._set_limit(job_id, rate if rate is not None and rate > 0 else None)
+            case Move(job_id, offset):
+                self._ledger.move(job_id, offset)
             case Add():
                 raise AssertionError("an Add is accepted by execute, never queued")
 
@@ -249,6 +267,21 @@ class Engine(CommandMethods):
         self._ledger.replace(job.with_changes(options=job.options.with_connections(count)))
         self._launcher.set_connections(job_id, count)
         self._ledger.note(job.id, f"{count} connections", "queue")
+
+    def _set_limit(self, job_id: str | None, rate: int | None) -> None:
+        """At once for running downloads; a job's own limit is saved with it."""
+        said = f"speed limit {format_size(rate)}/s" if rate else "no speed limit"
+        if job_id is None:
+            self.limit_rate = rate
+            self._shared_limit.set_rate(rate)
+            self._ledger.note("", f"{said} for all downloads", "queue")
+            return
+        job = self._ledger.find(job_id)
+        if job is None:
+            return
+        self._ledger.replace(job.with_changes(options=replace(job.options, limit_rate=rate)))
+        self._launcher.set_limit_rate(job_id, rate)
+        self._ledger.note(job.id, said, "queue")
 
     def _delete_partial(self, job_id: str, target: str | None) -> None:
         """Only ever the .part file and its map, and never one another job is writing."""
@@ -311,12 +344,3 @@ class Engine(CommandMethods):
             self._joblist.save(jobs)
         except OSError as e:
             self._ledger.note("", f"cannot save the queue: {e.strerror or e}", "queue")
-
-
-def failure_message(error: BaseException) -> str:
-    """One sentence for the user, whatever ended the download."""
-    if isinstance(error, DownloadError):
-        return str(error)
-    if isinstance(error, MemoryError):
-        return "out of memory"
-    return f"internal error: {type(error).__name__}: {error}"

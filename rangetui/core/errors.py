@@ -45,3 +45,12 @@ class RangeNotSupported(DownloadError):
 
 class Cancelled(DownloadError):
     """The user paused, quit or interrupted; state is saved."""
+
+
+def failure_message(error: BaseException) -> str:
+    """One sentence for the user, whatever ended the download."""
+    if isinstance(error, DownloadError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "out of memory"
+    return f"internal error: {type(error).__name__}: {error}"

@@ -16,6 +16,7 @@ from rangetui.core.budget import HostBudget
 from rangetui.core.download import Download
 from rangetui.core.errors import Cancelled
 from rangetui.core.jobs import Job
+from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.store import Store
 from rangetui.core.types import DownloadSnapshot
 
@@ -52,9 +53,11 @@ class Launcher:
         store: Store,
         on_event: Callable[[str, str], None],
         on_end: Callable[[], None],
+        shared_limit: RateLimiter | None = None,
         budget: HostBudget | None = None,
     ) -> None:
         self.store = store
+        self.shared_limit = shared_limit
         self.budget = budget
         self._on_event = on_event
         self._on_end = on_end
@@ -80,6 +83,7 @@ class Launcher:
             options=job.options,
             store=self.store,
             on_event=lambda text: self._on_event(job.id, text),
+            shared_limit=self.shared_limit,
             budget=self.budget,
         )
         running = _Running(download, threading.Event(), threading.Thread())
@@ -108,6 +112,11 @@ class Launcher:
         running = self._running.get(job_id)
         if running is not None:
             running.download.set_connections(count)
+
+    def set_limit_rate(self, job_id: str, rate: int | None) -> None:
+        running = self._running.get(job_id)
+        if running is not None:
+            running.download.set_limit_rate(rate)
 
     def stop_all(self, timeout: float) -> None:
         """Signal every download, then wait for them together, up to ``timeout``."""

@@ -74,6 +74,19 @@ class Ledger:
                     self._changed()
                     return
 
+    def move(self, job_id: str, offset: int) -> bool:
+        """Move a job ``offset`` places in the queue (clamped to its ends)."""
+        with self._lock:
+            index = next((i for i, j in enumerate(self._jobs) if j.id == job_id), None)
+            if index is None:
+                return False
+            to = max(0, min(len(self._jobs) - 1, index + offset))
+            if to == index:
+                return False
+            self._jobs.insert(to, self._jobs.pop(index))
+            self._changed()
+            return True
+
     def remove(self, job: Job) -> None:
         with self._lock:
             self._jobs = [j for j in self._jobs if j.id != job.id]
@@ -126,13 +139,17 @@ class Ledger:
             return list(self._jobs)
 
     def snapshot(
-        self, detail: frozenset[str], running: dict[str, Download], max_jobs: int
+        self,
+        detail: frozenset[str],
+        running: dict[str, Download],
+        max_jobs: int,
+        limit_rate: int | None = None,
     ) -> EngineSnapshot:
         """Built on the caller's thread; block maps only for the jobs in ``detail``.
         Reused while nothing runs and nothing changed."""
         with self._lock:
             cached = self._cached
-            same = (self._version, detail, max_jobs)
+            same = (self._version, detail, max_jobs, limit_rate)
             if cached is not None and not running and _key(cached) == same:
                 return cached
             jobs = tuple(self._jobs)
@@ -145,11 +162,11 @@ class Ledger:
             wanted = job.id in detail
             live = download.snapshot(blocks=wanted) if download is not None else None
             snaps.append(job_snapshot(job, live, maps.get(job.id), wanted))
-        snap = EngineSnapshot(tuple(snaps), log, max_jobs, None, version, detail)
+        snap = EngineSnapshot(tuple(snaps), log, max_jobs, limit_rate, version, detail)
         with self._lock:
             self._cached = snap
         return snap
 
 
-def _key(snap: EngineSnapshot) -> tuple[int, frozenset[str], int]:
-    return (snap.version, snap.detail, snap.max_jobs)
+def _key(snap: EngineSnapshot) -> tuple[int, frozenset[str], int, int | None]:
+    return (snap.version, snap.detail, snap.max_jobs, snap.limit_rate)

@@ -42,6 +42,7 @@ class WorkerPool:
         origin_url: str,
         on_event: Callable[[str], None],
         spare: list[Connection],
+        limiter: RateLimiter | None = None,
         budget: HostBudget | None = None,
     ) -> None:
         self.tuner = tuner
@@ -60,7 +61,7 @@ class WorkerPool:
             on_event=on_event,
             tuner=tuner,
             origin_url=origin_url,
-            limiter=RateLimiter(options.limit_rate) if options.limit_rate else None,
+            limiter=limiter or (RateLimiter(options.limit_rate) if options.limit_rate else None),
         )
         self.shared.spare.extend(spare)
         self._workers: dict[int, Worker] = {}

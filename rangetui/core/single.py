@@ -30,9 +30,11 @@ class SingleStream:
         options: Options,
         progress: Callable[[int], None],
         on_event: Callable[[str], None],
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.remote = remote
         self.options = options
+        self.limiter = limiter
         self.done = 0
         self._progress = progress
         self._on_event = on_event
@@ -47,6 +49,7 @@ class SingleStream:
             progress=self._advance,
             on_event=self._on_event,
             on_stream=self._on_stream,
+            limiter=self.limiter,
         )
 
     def abort(self) -> None:
@@ -79,13 +82,16 @@ def fetch_stream(
     progress: Callable[[int], None],
     on_event: Callable[[str], None],
     on_stream: Callable[[RangeStream | None], None] = lambda _s: None,
+    limiter: RateLimiter | None = None,
 ) -> None:
     """Write the whole body at offset 0 onward; retries restart from zero.
 
     ``on_stream`` is told of each open response, so that a pause from another thread
-    can abort a read that is blocked on a silent server.
+    can abort a read that is blocked on a silent server. A ``limiter`` given (a
+    download's, which a live limit changes) replaces the one from ``options``.
     """
-    limiter = RateLimiter(options.limit_rate) if options.limit_rate else None
+    if limiter is None and options.limit_rate:
+        limiter = RateLimiter(options.limit_rate)
     buf = memoryview(bytearray(options.buffer_size))
     failures = 0
     with Connection(options.http) as conn:

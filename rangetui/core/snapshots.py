@@ -54,6 +54,8 @@ class JobSnapshot:
     speed: float = 0.0
     connection_views: tuple[ConnectionView, ...] = ()
     wanted_connections: int = 1
+    limit_rate: int | None = None
+    """The job's own speed limit (bytes/s), if it has one."""
     block_size: int = 1
     running: bool = False
     retries: int = 0
@@ -128,6 +130,7 @@ def job_snapshot(
         speed=live.speed if live is not None and status is Phase.DOWNLOADING else 0.0,
         connection_views=live.connections if live is not None else (),
         wanted_connections=job.options.connections,
+        limit_rate=job.options.limit_rate,
         block_size=job.options.block_size,
         running=live is not None,
         retries=live.retries if live is not None else 0,
@@ -195,6 +198,7 @@ def job_to_json(job: JobSnapshot) -> dict[str, Any]:
         "connections": job.connections,
         "connection_views": [[v.wid, v.start, v.pos, v.end, v.rate] for v in job.connection_views],
         "wanted_connections": job.wanted_connections,
+        "limit_rate": job.limit_rate,
         "block_size": job.block_size,
         "running": job.running,
         "retries": job.retries,
@@ -227,6 +231,7 @@ def job_from_json(data: dict[str, Any]) -> JobSnapshot:
         speed=float(data["speed"]),
         connection_views=views,
         wanted_connections=int(data["wanted_connections"]),
+        limit_rate=_opt_int(data.get("limit_rate")),
         block_size=int(data["block_size"]),
         running=bool(data["running"]),
         retries=int(data["retries"]),

@@ -1,9 +1,10 @@
 """A download's block map as a grid of shaded cells, one equal byte range of the file each.
 
-The app pushes a fresh immutable ``MapSnapshot`` several times a second. All the work is
-done once per ``show``: the snapshot becomes one string of glyphs per row, and only rows
-whose string changed are repainted, so an idle or slow download costs next to nothing and
-an SSH link only carries the cells that moved.
+The app pushes a fresh immutable ``MapSnapshot`` several times a second; the map takes
+at most one a second (a connection's head moving cell by cell is the busiest thing on
+screen, and nobody reads it faster). The snapshot becomes one string of glyphs per row,
+and only the runs of cells that changed are repainted, so an idle or slow download costs
+next to nothing and an SSH link only carries the cells that moved.
 
 Every state has its own glyph, so the map stays readable without colour (``NO_COLOR``)
 and in 16 colours; the colours are component classes so that a theme can restyle them.
@@ -11,7 +12,8 @@ and in 16 colours; the colours are component classes so that a theme can restyle
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
 from typing import ClassVar
@@ -22,6 +24,7 @@ from rich.text import Text
 from textual.events import Resize
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widget import Widget
 
 from rangetui.core.intervals import Interval, MapSnapshot, bucket_flags, bucket_fractions
@@ -34,6 +37,10 @@ LEGEND = ((DONE, "done"), (MOST, "most"), (SOME, "some"), (NONE, "none"), (ACTIV
 EMPTY_MESSAGE = "no block map yet"
 MIN_HEIGHT_FOR_LEGEND = 3
 """Below this a legend would take half the map or more; the cells matter more."""
+UPDATE_SECONDS = 1.0
+"""The same job's map is redrawn at most this often."""
+GAP = 6
+"""Unchanged cells between two changed runs that are cheaper re-sent than skipped."""
 
 _COMPONENT = {
     DONE: "blockheatmap--done",
@@ -106,10 +113,24 @@ def changed_lines(old: _View, new: _View) -> list[int] | None:
     return [y for y, (a, b) in enumerate(zip(old.rows, new.rows, strict=True)) if a != b]
 
 
+def changed_runs(old: str, new: str, gap: int = GAP) -> list[tuple[int, int]]:
+    """Runs ``[x1, x2)`` of glyphs that differ between two rows of the same length."""
+    runs: list[tuple[int, int]] = []
+    for x, (a, b) in enumerate(zip(old, new, strict=True)):
+        if a == b:
+            continue
+        if runs and x - runs[-1][1] <= gap:
+            runs[-1] = (runs[-1][0], x + 1)
+        else:
+            runs.append((x, x + 1))
+    return runs
+
+
 class BlockHeatmap(Widget):
     """Shows one download's block map; it only ever reads snapshots, never the engine."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {*_COMPONENT.values(), _LEGEND_COMPONENT}
+    update_seconds = UPDATE_SECONDS
 
     DEFAULT_CSS = """
     BlockHeatmap {
@@ -150,17 +171,26 @@ class BlockHeatmap(Widget):
         self._view = _View()
         self._styles_by_glyph: dict[str, Style] | None = None
         self._strips: dict[int, Strip] = {}
+        self._shown_at = 0.0
+        self._key: object = None
+        self._timer: Timer | None = None
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
 
     # -- what the app calls ----------------------------------------------------------
 
-    def show(self, blocks: MapSnapshot | None, *, title: str = "") -> None:
-        """Take a new snapshot; repaint only the rows whose cells changed."""
+    def show(self, blocks: MapSnapshot | None, *, title: str = "", key: object = None) -> None:
+        """Take a new snapshot; repaint only the cells that changed. The same ``key`` (the
+        job) is redrawn at most once a second; another key at once."""
         self._blocks = blocks
         if title != self._title:
             self._title = title
             self.border_title = Text(title) if title else None  # a file name, never markup
-        self._update_view()
+        wait = self._shown_at + self.update_seconds - time.monotonic()
+        if key != self._key or wait <= 0:
+            self._key = key
+            self._update_view()
+        elif self._timer is None:
+            self._timer = self.set_timer(wait, self._update_view)
 
     @property
     def cell_count(self) -> int:
@@ -170,22 +200,25 @@ class BlockHeatmap(Widget):
     # -- keeping the view current ----------------------------------------------------
 
     def _update_view(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._shown_at = time.monotonic()
         width, height = self.size
         view = build_view(self._blocks, width, height)
         if view == self._view:
             return
-        lines = changed_lines(self._view, view)
-        self._view = view
-        self._repaint(lines, width)
-
-    def _repaint(self, lines: Sequence[int] | None, width: int) -> None:
+        old, self._view = self._view, view
+        lines = changed_lines(old, view)
         if lines is None:
             self._strips.clear()
             self.refresh()
             return
+        regions = []
         for y in lines:
             self._strips.pop(y, None)
-        self.refresh(*(Region(0, y, width, 1) for y in lines))
+            regions += [Region(a, y, b - a, 1) for a, b in changed_runs(old.rows[y], view.rows[y])]
+        self.refresh(*regions)
 
     def on_resize(self, event: Resize) -> None:
         self._strips.clear()

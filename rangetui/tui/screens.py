@@ -16,13 +16,18 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, RichLog, Static
 
 from rangetui.core.errors import DownloadError
 from rangetui.core.snapshots import EngineSnapshot, LogLine
-from rangetui.tui.details import details_text
+from rangetui.tui.details import details_lines
+from rangetui.tui.help import HelpScreen
+from rangetui.tui.keys import DETAILS, LOG, bindings, footer
+from rangetui.tui.lineview import LineView
+from rangetui.tui.smoothing import Smoother
+from rangetui.tui.widgets import KeyBar
 
 MAX_CONNECTIONS = 64
 AddFunction = Callable[[str, Path, int], str]
@@ -91,7 +96,10 @@ def check_add(url: str, directory: Path, count: str) -> int:
 
 
 class RemoveDialog(ModalScreen[bool | None]):
-    """Dismissed with True (delete the partial file), False (keep it) or None (cancel)."""
+    """Dismissed with True (delete the partial file), False (keep it) or None (cancel).
+
+    ``finished``: there is no partial file to speak of (done, or failed before any byte
+    was placed), so the only choice is to take the job off the list."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("k", "choose(False)", "Remove"),
@@ -99,15 +107,16 @@ class RemoveDialog(ModalScreen[bool | None]):
         Binding("escape,c", "choose(None)", "Cancel"),
     ]
 
-    def __init__(self, name: str, finished: bool) -> None:
+    def __init__(self, name: str, finished: bool, done: bool = False) -> None:
         super().__init__()
         self._job_name = name
         self._finished = finished
+        self._done = done
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(Text(f"Remove {self._job_name}?"), classes="title")  # never markup
-            if self._finished:
+            if self._done:
                 yield Static("The downloaded file stays where it is.")
             with Vertical(classes="choices"):
                 keep = "Remove from the list" if self._finished else "Remove, keep the partial file"
@@ -169,33 +178,39 @@ class LiveScreen(ModalScreen[None]):
     def action_dismiss_screen(self) -> None:
         self.dismiss(None)
 
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
     def show_snapshot(self, snap: EngineSnapshot) -> None:
         raise NotImplementedError
 
 
 class DetailsScreen(LiveScreen):
-    """Everything known about one job, refreshed with each snapshot."""
+    """Everything known about one job, refreshed with each snapshot, cell by cell."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,enter,q", "dismiss_screen", "Back"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(DETAILS)
 
     def __init__(self, job_id: str, snap: EngineSnapshot) -> None:
         super().__init__(snap)
         self._job_id = job_id
+        self._smoother = Smoother()
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="details"):
-            yield Static(id="details-body")
-        yield Footer()
+        yield LineView(id="details")
+        yield KeyBar(footer(DETAILS), id="keys")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(LineView).focus()
 
     def show_snapshot(self, snap: EngineSnapshot) -> None:
         job = snap.find(self._job_id)
         if job is None:
             self.dismiss(None)
             return
-        lines = [line for line in snap.log if line.job_id == job.id][-5:]
-        self.query_one("#details-body", Static).update(details_text(job, lines))
+        log = [line for line in snap.log if line.job_id == job.id][-5:]
+        smoother = self._smoother
+        self.query_one(LineView).show(lambda width: details_lines(job, log, width, smoother))
 
 
 def log_line(line: LogLine) -> Text:
@@ -210,9 +225,7 @@ def log_line(line: LogLine) -> Text:
 class LogScreen(LiveScreen):
     """The engine's event log; new lines are appended, old ones never redrawn."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,l,q", "dismiss_screen", "Back"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(LOG)
 
     def __init__(self, snap: EngineSnapshot) -> None:
         super().__init__(snap)
@@ -221,7 +234,7 @@ class LogScreen(LiveScreen):
     def compose(self) -> ComposeResult:
         yield Label(" Event log", classes="title")
         yield RichLog(id="log", max_lines=1000, wrap=True)
-        yield Footer()
+        yield KeyBar(footer(LOG), id="keys")
 
     def show_snapshot(self, snap: EngineSnapshot) -> None:
         log = self.query_one("#log", RichLog)

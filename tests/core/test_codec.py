@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 from rangetui.core.api import (
     Add,
     Command,
+    Move,
     Pause,
     Remove,
     Resume,
     SetConnections,
+    SetLimit,
     SetMaxJobs,
     command_from_json,
     command_to_json,
@@ -63,6 +65,8 @@ commands = st.one_of(
     st.builds(Remove, job_id=text, delete_partial=st.booleans()),
     st.builds(SetConnections, job_id=text, count=st.integers(1, 64)),
     st.builds(SetMaxJobs, count=st.integers(1, 64)),
+    st.builds(SetLimit, job_id=maybe_text, rate=st.none() | st.integers(1, 2**40)),
+    st.builds(Move, job_id=text, offset=st.integers(-(2**31), 2**31)),
 )
 maps = st.builds(
     MapSnapshot,
@@ -88,6 +92,7 @@ jobs = st.builds(
     speed=rate,
     connection_views=st.lists(views, max_size=3).map(tuple),
     wanted_connections=st.integers(1, 64),
+    limit_rate=maybe_count,
     block_size=st.integers(1, 2**30),
     running=st.booleans(),
     retries=count,
@@ -136,6 +141,9 @@ def test_a_snapshot_survives_json(snap: EngineSnapshot) -> None:
         {"v": 1, "command": "Pause", "fields": {"job_id": 7}},
         {"v": 1, "command": "SetConnections", "fields": {"job_id": "a", "count": "8"}},
         {"v": 1, "command": "Remove", "fields": {"job_id": "a", "delete_partial": "yes"}},
+        {"v": 1, "command": "SetLimit", "fields": {"job_id": None, "rate": "1M"}},
+        {"v": 1, "command": "SetLimit", "fields": {"job_id": None, "rate": True}},
+        {"v": 1, "command": "Move", "fields": {"job_id": "a", "offset": 1.5}},
     ],
 )
 def test_a_bad_command_is_one_codec_error(wire: object) -> None:

@@ -38,6 +38,7 @@ class CountingHeatmap(BlockHeatmap):
     """Counts repaint requests, so a test can tell that an unchanged snapshot cost nothing."""
 
     refreshes = 0
+    update_seconds = 0.0
 
     def refresh(self, *args: Any, **kwargs: Any) -> Any:
         self.refreshes += 1

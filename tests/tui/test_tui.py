@@ -25,8 +25,10 @@ from rangetui.core.snapshots import JobSnapshot
 from rangetui.core.store import Store
 from rangetui.core.types import Options, Phase
 from rangetui.tui.app import RangeApp
+from rangetui.tui.lineview import LineView
 from rangetui.tui.screens import AddDialog, DetailsScreen, LogScreen, RemoveDialog
-from rangetui.tui.widgets import QueueTable
+from rangetui.tui.table import QueueTable
+from rangetui.tui.widgets import TextLine
 from tests.conftest import payload
 from tests.faultserver import FaultServer
 
@@ -81,6 +83,14 @@ def fetched_more_than(engine: Engine, job_id: str, nbytes: int) -> Callable[[], 
 
 def table(app: RangeApp) -> QueueTable:
     return app.query_one(QueueTable)
+
+
+def selected_line(app: RangeApp) -> str:
+    return app.query_one("#selected", TextLine).text.plain
+
+
+def details_body(app: RangeApp) -> str:
+    return app.screen.query_one(LineView).plain
 
 
 async def type_text(pilot: Pilot[None], text: str) -> None:
@@ -180,7 +190,7 @@ def test_pause_stops_traffic_and_resume_finishes(
             sent = server.bytes_sent("/p.bin")
             await pilot.pause(0.6)
             assert server.bytes_sent("/p.bin") == sent
-            assert "paused" in app.query_one(QueueTable).get_row(job_id)[-1].plain
+            assert "paused" in table(app).row_text(job_id)
             server.resource("/p.bin").rate = None
             await pilot.press("r")
             await until(pilot, status_is(engine, job_id, Phase.DONE))
@@ -219,8 +229,8 @@ def test_failed_job_shows_the_reason_and_r_retries(
         app = RangeApp(engine, downloads)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, status_is(engine, job_id, Phase.FAILED))
-            await until(pilot, lambda: "404" in str(app.query_one("#selected", Static).render()))
-            line = str(app.query_one("#selected", Static).render())
+            await until(pilot, lambda: "404" in selected_line(app))
+            line = selected_line(app)
             assert "failed" in line and "404" in line
             server.resource("/gone.bin").status = None
             await pilot.press("r")
@@ -378,7 +388,7 @@ def test_details_redact_credentials_and_log_lists_events(
             await until(pilot, lambda: app.snap.jobs[0].status is Phase.DONE)  # the app has seen it
             await pilot.press("enter")
             assert isinstance(app.screen, DetailsScreen)
-            body = str(app.screen.query_one("#details-body", Static).render())
+            body = details_body(app)
             assert "s3cret" not in body
             assert "/d.bin" in body and str(downloads / "d.bin") in body
             await pilot.press("escape")
@@ -446,6 +456,6 @@ def test_a_name_that_looks_like_markup_is_shown_as_text(engine: Engine, download
             assert name in str(app.screen.query_one(".title", Label).render())
             await pilot.press("escape", "enter")
             assert isinstance(app.screen, DetailsScreen)
-            assert name in str(app.screen.query_one("#details-body", Static).render())
+            assert name in details_body(app)
 
     run(scenario)

@@ -1,4 +1,5 @@
-"""Snapshot tests of each screen at 80x24, from a queue saved on disk.
+"""Snapshot tests of each screen at 80x24 (the main one also at 60x20 and 200x50), from a
+queue saved on disk.
 
 Only finished, paused and failed jobs, with fixed sizes, paths and validators: no
 live speeds and no clock on these screens, so the pictures never change by
@@ -89,8 +90,32 @@ def engine(state_dir: Path) -> Iterator[Engine]:
     eng.shutdown()
 
 
-def test_main_screen(snap_compare: Any, engine: Engine) -> None:
-    assert snap_compare(RangeApp(engine, HOME), terminal_size=SIZE)
+@pytest.mark.parametrize("size", [(60, 20), (80, 24), (200, 50)], ids=["60x20", "80x24", "200x50"])
+def test_main_screen(snap_compare: Any, engine: Engine, size: tuple[int, int]) -> None:
+    assert snap_compare(RangeApp(engine, HOME), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24), (200, 50)], ids=["60x20", "80x24", "200x50"])
+def test_help_screen(snap_compare: Any, engine: Engine, size: tuple[int, int]) -> None:
+    assert snap_compare(RangeApp(engine, HOME), press=["question_mark"], terminal_size=size)
+
+
+def test_limit_dialog(snap_compare: Any, engine: Engine) -> None:
+    assert snap_compare(RangeApp(engine, HOME), press=["L", *"2M"], terminal_size=SIZE)
+
+
+def test_filtered_and_sorted(snap_compare: Any, engine: Engine) -> None:
+    press = ["s", "slash", *"a", "enter"]
+    assert snap_compare(RangeApp(engine, HOME), press=press, terminal_size=SIZE)
+
+
+def test_no_color_with_a_failed_job_selected(
+    snap_compare: Any, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NO_COLOR: the terminal's own colours, and the failure in bold and reverse."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    press = ["j", "j", "j"]
+    assert snap_compare(RangeApp(engine, HOME), press=press, terminal_size=SIZE)
 
 
 def test_main_screen_with_a_finished_job_selected(snap_compare: Any, engine: Engine) -> None:
