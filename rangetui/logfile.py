@@ -22,6 +22,14 @@ MAX_BYTES = 1024 * 1024
 BACKUPS = 3
 
 
+class _QuietHandler(logging.handlers.RotatingFileHandler):
+    """A full disk or a vanished file costs the log lines, never a word on stderr: the
+    download says what matters itself."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        return None
+
+
 def log_path(state_root: Path) -> Path:
     return state_root / "log" / LOG_NAME
 
@@ -35,7 +43,7 @@ def open_log(state_root: Path) -> Path | None:
         return path
     try:
         ensure_private_dir(path.parent)
-        handler = logging.handlers.RotatingFileHandler(
+        handler = _QuietHandler(
             path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
         )
         with contextlib.suppress(OSError):
