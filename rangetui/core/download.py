@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rangetui.core.blockmap import BlockMap
 from rangetui.core.checksum import sha256_matches
-from rangetui.core.diskio import check_space, finish_file, truncate
+from rangetui.core.diskio import check_space, truncate
 from rangetui.core.errors import (
     Cancelled,
     DownloadError,
@@ -27,7 +27,7 @@ from rangetui.core.errors import (
     RetriableError,
 )
 from rangetui.core.http.connection import Connection
-from rangetui.core.placement import PartBusy, Placement, place
+from rangetui.core.placement import PartBusy, PartFile, PartUnsafe, Placement, place
 from rangetui.core.pool import WorkerPool
 from rangetui.core.rates import Speedometer
 from rangetui.core.resume import SavedProgress
@@ -140,23 +140,45 @@ class Download:
     def _fetch_placed(
         self, remote: Remote, cancel: threading.Event, exclude: frozenset[Path]
     ) -> Placement:
-        """Place, lock and fetch; with -d, a name another download holds means the next."""
+        """Place, lock and fetch; with -d, a name another download holds (or a .part that
+        is not ours to use) means the next name."""
         placement = place(self.url, remote, self.output, self.directory, self.store, exclude)
         self._target = placement.target
         if placement.already_done:
             self.event(f"{placement.target} is already complete")
             return placement
         try:
-            with placement.locked_part() as fd:
-                self._fetch_all(placement, remote, fd, cancel)
-                self._phase = Phase.VERIFYING
-                self._verify(placement, fd)
-                finish_file(fd, placement.part, placement.target)
-        except PartBusy:
-            if self.output is not None or len(exclude) >= MAX_NAME_TRIES or self._ours(placement):
-                raise  # the same file, or -o: two writers must not race for it
+            with placement.locked_part() as part:
+                self._fetch_into(placement, remote, part, cancel)
+        except (PartBusy, PartUnsafe) as e:
+            if self.output is not None or len(exclude) >= MAX_NAME_TRIES:
+                raise  # -o: the user named this file; two writers must not race for it
+            if isinstance(e, PartBusy) and self._ours(placement):
+                raise  # the same file: the same job runs elsewhere
+            if isinstance(e, PartUnsafe):
+                self.event(f"{e}; choosing another name")
             return self._fetch_placed(remote, cancel, exclude | {placement.target})
         return placement
+
+    def _fetch_into(
+        self, placement: Placement, remote: Remote, part: PartFile, cancel: threading.Event
+    ) -> None:
+        """Fetch, verify, rename. A refusal before any byte arrived (no space, no state
+        dir) leaves no empty .part of this run behind (L4); one with bytes keeps them."""
+        try:
+            self._fetch_all(placement, remote, part.fd, cancel)
+            self._phase = Phase.VERIFYING
+            self._verify(placement, part.fd)
+            part.finish()
+        except DownloadError as e:
+            if part.created and not isinstance(e, Cancelled) and not self._fetched():
+                part.discard()
+                self.store.drop_map(placement.target)
+            raise
+
+    def _fetched(self) -> int:
+        bmap, single = self._bmap, self._single
+        return bmap.completed if bmap is not None else single.done if single else 0
 
     def _ours(self, placement: Placement) -> bool:
         """Is the busy .part a download of this same URL (then it is the same job)?"""
@@ -235,11 +257,11 @@ class Download:
         fd: int,
         cancel: threading.Event,
     ) -> None:
-        check_space(placement.part, remote.size or 0)
+        check_space(fd, placement.part, remote.size or 0)
         bmap = self._bmap = saved.load(remote, self.options.block_size)
         spare, self._spare = self._spare, []
         pool = self._pool = WorkerPool(
-            path=str(placement.part),
+            fd=fd,
             remote=remote,
             bmap=bmap,
             options=self.options,
@@ -276,7 +298,7 @@ class Download:
         self._pool = None
         self.store.drop_map(placement.target)
         if remote.size is not None:
-            check_space(placement.part, remote.size)
+            check_space(fd, placement.part, remote.size)
         single = SingleStream(remote, self.options, self._sample_speed, self._worker_event)
         self._single = single
         single.run(fd, cancel)

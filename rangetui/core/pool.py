@@ -33,7 +33,7 @@ class WorkerPool:
     def __init__(
         self,
         *,
-        path: str,
+        fd: int,
         remote: Remote,
         bmap: BlockMap,
         options: Options,
@@ -44,7 +44,7 @@ class WorkerPool:
     ) -> None:
         self.tuner = tuner
         self.shared = WorkerShared(
-            path=path,
+            fd=fd,
             remote=remote,
             bmap=bmap,
             http=options.http,

@@ -6,7 +6,9 @@ import fcntl
 import os
 from pathlib import Path
 
+from rangetui.core.errors import FatalError
 from rangetui.core.naming import PART_SUFFIX
+from rangetui.core.partfile import PartFile
 from rangetui.core.store import Store, ensure_private_dir
 
 
@@ -38,18 +40,22 @@ class StateLock:
 
 
 def delete_partial(store: Store, target: str) -> bool:
-    """Delete ``TARGET.part`` and its map unless a writer holds its lock; False if kept."""
-    part = target + PART_SUFFIX
+    """Delete ``TARGET.part`` and its map unless a writer holds its lock; False if kept.
+
+    Only a .part of ours is touched: a link or another user's file planted at that name
+    is neither opened nor deleted (it is not ours to delete, and gone as far as we care).
+    """
     try:
-        fd = os.open(part, os.O_RDWR)
-    except OSError:
+        part = PartFile.adopt(Path(target + PART_SUFFIX), Path(target))
+    except (OSError, FatalError):
         return True
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.unlink(part)
-        store.drop_map(Path(target))
+        fcntl.flock(part.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return False
+    else:
+        part.discard()
+        store.drop_map(Path(target))
     finally:
-        os.close(fd)
+        part.close()
     return True

@@ -24,7 +24,7 @@ LAYERS: list[list[str]] = [
     ["core.retry", "core.rates", "core.urls"],
     ["core.types"],
     ["core.diskio", "core.checksum", "core.http"],
-    ["core.store", "core.blockmap", "core.tuning"],
+    ["core.store", "core.blockmap", "core.tuning", "core.partfile"],
     ["core.statelock", "core.placement", "core.jobs", "core.resume"],
     ["core.worker", "core.single"],
     ["core.pool"],
