@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
 
 from rangetui.core.errors import FatalError
 from rangetui.core.naming import PART_SUFFIX
-from rangetui.core.partfile import PartFile
-from rangetui.core.store import Store, ensure_private_dir
+from rangetui.core.partfile import PartFile, why_not_ours
+from rangetui.core.store import StateUnsafe, StateUnusable, Store, ensure_private_dir
+
+LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 
 
 class EngineLocked(Exception):
@@ -24,8 +27,20 @@ class StateLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        """Refuses (StateUnsafe) a state dir that is not ours alone, and a lock file that
+        is a link or not our own file: it is never followed, never created through."""
         ensure_private_dir(self.root)
-        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        path = self.root / "lock"
+        try:
+            fd = os.open(path, LOCK_FLAGS, 0o600)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise StateUnsafe(f"refusing to use {path}: it is a symbolic link") from None
+            raise StateUnusable(f"cannot use {path}: {e.strerror or e}") from None
+        problem = why_not_ours(os.fstat(fd))
+        if problem:
+            os.close(fd)
+            raise StateUnsafe(f"refusing to use {path}: {problem}")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -157,9 +157,7 @@ def test_a_server_cannot_name_its_file_like_another_downloads_part(
     evil = server.add(
         "/evil", theirs, rate=768 * 1024, content_disposition='attachment; filename="victim.part"'
     )
-    good = server.add(
-        "/good", mine, rate=MiB, content_disposition='attachment; filename="victim"'
-    )
+    good = server.add("/good", mine, rate=MiB, content_disposition='attachment; filename="victim"')
     result = run_get(evil, good, "-d", downloads, "-j", "2", "-t", "1")
     assert result.code == 0, result.describe()
     assert_saved(downloads / "victim", mine)
