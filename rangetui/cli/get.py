@@ -9,6 +9,8 @@ which saves every block map, and the process exits 128 + the signal's number (13
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import threading
@@ -120,6 +122,17 @@ def run_get(
         return follower.follow(interrupt)
     finally:
         engine.shutdown(STOP_GRACE_SECONDS)
+        if printer.broken:
+            _stderr_to_devnull()
+
+
+def _stderr_to_devnull() -> None:
+    """stderr went away (a closed terminal, a dead pipe) with a line still in Python's
+    buffer: flushing it at exit would fail and make the exit status 120, not ours."""
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stderr.fileno())
+        os.close(null)
 
 
 class _Follower:
