@@ -8,7 +8,14 @@ from rangetui.core.errors import RangeNotSupported, RemoteChanged, RetriableErro
 from rangetui.core.http.body import RangeStream
 from rangetui.core.http.headers import parse_content_range
 from rangetui.core.http.probe import probe
-from rangetui.core.http.session import length, new_session, request, status_error, success
+from rangetui.core.http.session import (
+    length,
+    new_session,
+    request,
+    status_error,
+    success,
+    withheld,
+)
 from rangetui.core.types import HttpOptions, Remote
 
 
@@ -23,9 +30,10 @@ def _check_same_remote(resp: requests.Response, remote: Remote, total: int | Non
         raise RemoteChanged("the file on the server has changed")
 
 
-def _cross_host(remote: Remote) -> dict[str, str | None]:
-    """None removes a session header: no user credentials for a host they were not for."""
-    return {"Authorization": None, "Cookie": None} if remote.cross_host else {}
+def _cross_host(remote: Remote, options: HttpOptions) -> dict[str, str | None]:
+    """None removes a session header: no credentials, and no header the user gave
+    (an X-Api-Key, a PRIVATE-TOKEN), for a host they were not for."""
+    return withheld(options) if remote.cross_host else {}
 
 
 def open_range(
@@ -38,7 +46,10 @@ def open_range(
     validators still match ours, ask once more without If-Range; the 206 that comes back
     is checked against the validators like any other.
     """
-    headers: dict[str, str | None] = {"Range": f"bytes={start}-{end - 1}", **_cross_host(remote)}
+    headers: dict[str, str | None] = {
+        "Range": f"bytes={start}-{end - 1}",
+        **_cross_host(remote, options),
+    }
     validator = remote.if_range()
     if validator:
         try:
@@ -89,7 +100,12 @@ def _checked_range(resp: requests.Response, remote: Remote, start: int, end: int
 def open_whole(session: requests.Session, remote: Remote, options: HttpOptions) -> RangeStream:
     """GET the whole body, for servers without Range support or without a length."""
     resp = request(
-        session, "GET", remote.url, options, allow_redirects=True, headers=_cross_host(remote)
+        session,
+        "GET",
+        remote.url,
+        options,
+        allow_redirects=True,
+        headers=_cross_host(remote, options),
     )
     if not success(resp):
         resp.close()
