@@ -117,7 +117,9 @@ def _finished_here(store: Store, path: Path, url: str, remote: Remote) -> bool:
         info = os.lstat(path)
     except OSError:
         return False
-    if not stat.S_ISREG(info.st_mode) or os.path.lexists(str(path) + PART_SUFFIX):
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+        return False  # a link, or a file someone else put there: never called ours
+    if os.path.lexists(str(path) + PART_SUFFIX):
         return False
     state = _saved(store, path, url)
     if state is None or not state.remote.same_file_as(remote) or remote.size is None:

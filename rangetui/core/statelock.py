@@ -10,7 +10,7 @@ from pathlib import Path
 from rangetui.core.errors import FatalError
 from rangetui.core.naming import PART_SUFFIX
 from rangetui.core.partfile import PartFile, why_not_ours
-from rangetui.core.store import StateUnsafe, StateUnusable, Store, ensure_private_dir
+from rangetui.core.store import StateUnsafe, StateUnusable, Store
 
 LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 
@@ -29,7 +29,7 @@ class StateLock:
     def acquire(self) -> None:
         """Refuses (StateUnsafe) a state dir that is not ours alone, and a lock file that
         is a link or not our own file: it is never followed, never created through."""
-        ensure_private_dir(self.root)
+        Store(self.root).check()
         path = self.root / "lock"
         try:
             fd = os.open(path, LOCK_FLAGS, 0o600)

@@ -166,16 +166,21 @@ def test_a_queue_file_link_is_never_read(state_dir: Path, tmp_path: Path) -> Non
     assert elsewhere.read_text() == "{}" and (state_dir / "queue.json").is_symlink()
 
 
+@pytest.mark.parametrize("command", ["get", "engine"])
 def test_a_maps_dir_link_is_refused(
-    server: FaultServer, downloads: Path, state_dir: Path, tmp_path: Path
+    server: FaultServer, downloads: Path, state_dir: Path, tmp_path: Path, command: str
 ) -> None:
     state_dir.mkdir(mode=0o700)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (state_dir / "maps").symlink_to(elsewhere)
     url = server.add("/m.bin", payload(MiB))
-    result = run_get(url, "-d", downloads)
-    assert_clean_failure(result, max_lines=1)
+    if command == "get":
+        result = run_get(url, "-d", downloads)
+        assert_clean_failure(result, max_lines=1)
+    else:
+        result = engine_foreground(10)
+        assert result.code == 1, result.describe()
     assert "symbolic link" in result.stderr, result.describe()
     assert list(elsewhere.iterdir()) == []
 

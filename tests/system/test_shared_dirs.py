@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from rangetui.core.http.connection import Connection
+from rangetui.core.store import ResumeState, Store
+from rangetui.core.types import HttpOptions
 from tests.attack_helpers import (
     as_nobody,
     assert_root_owned_file,
@@ -224,3 +227,37 @@ def test_a_resume_never_adopts_a_part_file_swapped_in_by_another_user(
     else:
         assert "rename refused" in said, said
         assert saved == out and "resum" in result.stderr, result.describe()
+
+
+REPLACE_OUT = """
+import os, sys
+out, size = sys.argv[1], int(sys.argv[2])
+os.rename(out, out + ".stolen")
+fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+os.ftruncate(fd, size)
+os.fchmod(fd, 0o666)
+os.close(fd)
+"""
+
+
+def test_a_finished_file_swapped_in_by_another_user_is_not_called_complete(
+    server: FaultServer, state_dir: Path
+) -> None:
+    """A crash between the rename and dropping the map leaves a map that claims OUT
+    whole; a rerun trusts it ("already complete"). In a 0777 dir nobody may have put
+    its own file of the right size there meanwhile: that is not our finished file."""
+    for shared in shared_dir(0o777):
+        data = payload(MiB, seed=7)
+        url = server.add("/f.bin", data)
+        first = run_get(url, "-d", shared)
+        assert first.code == 0, first.describe()
+        with Connection(HttpOptions()) as conn:
+            remote = conn.probe(url)
+        out = shared / "f.bin"
+        Store(state_dir).save_map(ResumeState(str(out), url, remote, MiB, [(0, len(data))]))
+        as_nobody(REPLACE_OUT, out, len(data))
+        result = run_get(url, "-d", shared)
+        assert result.code == 0 and "already" not in result.stderr, result.describe()
+        saved = Path(result.lines[-1].split("saved ", 1)[1].rsplit(" (", 1)[0])
+        assert saved != out
+        assert_root_owned_file(saved, data)
