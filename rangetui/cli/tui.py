@@ -139,6 +139,7 @@ def run_app(app: RangeApp) -> signal.Signals | None:
     reporting off and shows the cursor. A watchdog ends the process should that hang.
     """
     caught: list[signal.Signals] = []
+    watchdogs: list[threading.Timer] = []
 
     def leave(signum: signal.Signals) -> None:
         if not caught:
@@ -146,6 +147,7 @@ def run_app(app: RangeApp) -> signal.Signals | None:
             watchdog = threading.Timer(LEAVE_SECONDS, os._exit, (128 + signum,))
             watchdog.daemon = True
             watchdog.start()
+            watchdogs.append(watchdog)
         app.exit()
 
     async def run() -> None:
@@ -158,5 +160,9 @@ def run_app(app: RangeApp) -> signal.Signals | None:
             for signum in LEAVE_SIGNALS:
                 loop.remove_signal_handler(signum)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        for watchdog in watchdogs:
+            watchdog.cancel()
     return caught[0] if caught else None
