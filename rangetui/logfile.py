@@ -43,9 +43,7 @@ def open_log(state_root: Path) -> Path | None:
         return path
     try:
         ensure_private_dir(path.parent)
-        handler = _QuietHandler(
-            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
-        )
+        handler = _QuietHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
         with contextlib.suppress(OSError):
             os.chmod(path, 0o600)
     except OSError:

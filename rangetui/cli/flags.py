@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from rangetui.core.checksum import parse_checksum
+from rangetui.core.text import terminal_safe
 from rangetui.core.types import HttpOptions, Options
 from rangetui.core.units import parse_size
 
@@ -19,7 +20,8 @@ class Parser(argparse.ArgumentParser):
     """Usage errors in one line, not a wall of usage text."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        """The message may quote a URL from the command line: shown terminal-safe."""
+        self.exit(2, f"{self.prog}: error: {terminal_safe(message)} (see --help)\n")
 
 
 def _size(text: str) -> int:

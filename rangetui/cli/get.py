@@ -2,13 +2,16 @@
 
 The engine keeps its queue in memory and takes no state-dir lock, so `get` runs beside
 an open TUI. The main thread only follows snapshots and stays free for signals:
-Ctrl-C or SIGTERM stops the engine, which saves every block map, and the process exits
-non-zero with a hint to rerun the same command.
+Ctrl-C, SIGTERM or SIGHUP (a closed terminal, a dropped SSH session) stops the engine,
+which saves every block map, and the process exits 128 + the signal's number (130,
+143, 129) with one line saying so and how to resume, if stderr is still there.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 import threading
@@ -41,7 +44,12 @@ from rangetui.logfile import open_log
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
+STOP_SIGNALS = {
+    signal.SIGINT: "interrupted",
+    signal.SIGTERM: "terminated",
+    signal.SIGHUP: "the terminal hung up",
+}
+"""Each signal that stops `get`, and how its last line says so."""
 POLL_SECONDS = 0.05
 STOP_GRACE_SECONDS = 5.0
 
@@ -91,19 +99,25 @@ def job_of(entry: Entry, args: argparse.Namespace, options: Options) -> GetJob:
 
 
 class _Interrupt:
-    """Turns SIGINT/SIGTERM into a cancel event; a second Ctrl-C exits at once."""
+    """Turns SIGINT/SIGTERM/SIGHUP into a cancel event; a second signal exits at once."""
 
     def __init__(self) -> None:
         self.cancel = threading.Event()
+        self.signum = signal.SIGINT
 
     def install(self) -> None:
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGTERM, self._handle)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.cancel.is_set():
-            raise SystemExit(EXIT_INTERRUPTED)
+            raise SystemExit(128 + self.signum)
+        self.signum = signal.Signals(signum)
         self.cancel.set()
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 def run_get(
@@ -120,6 +134,11 @@ def run_get(
     interrupt = _Interrupt()
     interrupt.install()
     store = store or Store()
+    try:
+        store.check()  # a state dir another user may write is refused before any use
+    except DownloadError as e:
+        printer.error(f"error: {e}")
+        return EXIT_FAILED
     open_log(store.root)
     engine = Engine(store, limits[0], MemoryJobList(store), max_per_host=limits[1])
     engine.start()
@@ -127,9 +146,20 @@ def run_get(
     try:
         for job in jobs:
             follower.add(job, options)
-        return follower.follow(interrupt.cancel)
+        return follower.follow(interrupt)
     finally:
         engine.shutdown(STOP_GRACE_SECONDS)
+        if printer.broken:
+            _stderr_to_devnull()
+
+
+def _stderr_to_devnull() -> None:
+    """stderr went away (a closed terminal, a dead pipe) with a line still in Python's
+    buffer: flushing it at exit would fail and make the exit status 120, not ours."""
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stderr.fileno())
+        os.close(null)
 
 
 class _Follower:
@@ -148,13 +178,13 @@ class _Follower:
             added = self.engine.add(job.url, job.directory, job.output, job.options or options)
             self.waiting.append(added)
         except DownloadError as e:  # plainly not a URL: said at once, the others go on
-            self.printer.error(f"error: {terminal_safe(redact(job.url))}: {e}")
+            self.printer.error(terminal_safe(f"error: {redact(job.url)}: {e}"))
             self.worst = max(self.worst, EXIT_FAILED)
 
-    def follow(self, cancel: threading.Event) -> int:
+    def follow(self, interrupt: _Interrupt) -> int:
         while self.waiting:
-            if cancel.is_set():
-                return self._interrupted()
+            if interrupt.cancel.is_set():
+                return self._interrupted(interrupt)
             snap = self.engine.snapshot()
             self._events(snap)
             for job in snap.jobs:
@@ -167,11 +197,12 @@ class _Follower:
             time.sleep(POLL_SECONDS)
         return self.worst
 
-    def _interrupted(self) -> int:
+    def _interrupted(self, interrupt: _Interrupt) -> int:
         self.engine.shutdown(STOP_GRACE_SECONDS)
         self._events(self.engine.snapshot())
-        self.printer.error("interrupted; progress is saved: resume with the same command")
-        return EXIT_INTERRUPTED
+        said = STOP_SIGNALS[interrupt.signum]
+        self.printer.error(f"{said}; progress is saved: resume with the same command")
+        return interrupt.exit_code
 
     def _events(self, snap: EngineSnapshot) -> None:
         """What the downloads said (not the queue's own notes), each line once."""

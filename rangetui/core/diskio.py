@@ -1,4 +1,4 @@
-"""Writing the file: whole writes, disk errors in words, space up front, the last rename.
+"""Writing the file: whole writes, disk errors in words, space up front.
 
 Every OSError from the data file becomes one sentence here, so that a full disk reads
 the same whichever connection hit it.
@@ -40,11 +40,12 @@ def truncate(fd: int, size: int) -> None:
         raise disk_error(e) from None
 
 
-def check_space(part: Path, size: int) -> None:
-    """Refuse up front when the disk cannot hold the file, rather than fail at 97 %."""
+def check_space(fd: int, part: Path, size: int) -> None:
+    """Refuse up front when the disk cannot hold the file, rather than fail at 97 %.
+    Asked of the open file, never of its name (which another user may have swapped)."""
     with contextlib.suppress(OSError):
-        stat = os.statvfs(part.parent)
-        have = stat.f_bavail * stat.f_frsize + os.stat(part).st_blocks * 512
+        stat = os.fstatvfs(fd)
+        have = stat.f_bavail * stat.f_frsize + os.fstat(fd).st_blocks * 512
         if have < size:
             raise FatalError(
                 f"not enough disk space in {part.parent}: need {size} bytes, have {have}"
@@ -57,15 +58,3 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def finish_file(fd: int, part: Path, target: Path) -> None:
-    """fsync the data, rename OUT.part to OUT, fsync the directory: OUT is whole or absent."""
-    try:
-        os.fsync(fd)
-        os.replace(part, target)
-        fsync_dir(target.parent)
-    except IsADirectoryError:
-        raise FatalError(f"cannot replace {target}: it is a directory") from None
-    except OSError as e:
-        raise disk_error(e) from None

@@ -19,23 +19,21 @@ from pathlib import Path
 from rangetui.core.blockmap import BlockMap
 from rangetui.core.budget import HostBudget
 from rangetui.core.checksum import verify
-from rangetui.core.diskio import check_space, finish_file, truncate
+from rangetui.core.diskio import check_space, truncate
 from rangetui.core.errors import (
     Cancelled,
     DownloadError,
     FatalError,
     RangeNotSupported,
     RemoteChanged,
-    RetriableError,
 )
 from rangetui.core.finished import FinishedFiles
 from rangetui.core.http.connection import Connection
-from rangetui.core.placement import PartBusy, Placement, place
+from rangetui.core.placement import PartBusy, PartFile, PartUnsafe, Placement, place
 from rangetui.core.pool import WorkerPool
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.rates import Speedometer
 from rangetui.core.resume import SavedProgress
-from rangetui.core.retry import backoff_delay
 from rangetui.core.single import SingleStream
 from rangetui.core.store import CorruptState, Store
 from rangetui.core.tuning import ConnectionTuner
@@ -158,7 +156,8 @@ class Download:
     def _fetch_placed(
         self, remote: Remote, cancel: threading.Event, exclude: frozenset[Path]
     ) -> Placement:
-        """Place, lock and fetch; with -d, a name another download holds means the next."""
+        """Place, lock and fetch; with -d, a name another download holds (or a .part that
+        is not ours to use) means the next name."""
         placement = place(self.url, remote, self.output, self.directory, self.store, exclude)
         self._target = placement.target
         if placement.already_done:
@@ -170,16 +169,37 @@ class Download:
                 " downloaded; fetching the new version (it replaces the old one when complete)"
             )
         try:
-            with placement.locked_part() as fd:
-                self._fetch_all(placement, remote, fd, cancel)
-                self._phase = Phase.VERIFYING
-                self._verify(placement, fd)
-                finish_file(fd, placement.part, placement.target)
-        except PartBusy:
-            if self.output is not None or len(exclude) >= MAX_NAME_TRIES or self._ours(placement):
-                raise  # the same file, or -o: two writers must not race for it
+            with placement.locked_part() as part:
+                self._fetch_into(placement, remote, part, cancel)
+        except (PartBusy, PartUnsafe) as e:
+            if self.output is not None or len(exclude) >= MAX_NAME_TRIES:
+                raise  # -o: the user named this file; two writers must not race for it
+            if isinstance(e, PartBusy) and self._ours(placement):
+                raise  # the same file: the same job runs elsewhere
+            if isinstance(e, PartUnsafe):
+                self.event(f"{e}; choosing another name")
             return self._fetch_placed(remote, cancel, exclude | {placement.target})
         return placement
+
+    def _fetch_into(
+        self, placement: Placement, remote: Remote, part: PartFile, cancel: threading.Event
+    ) -> None:
+        """Fetch, verify, rename. A refusal before any byte arrived (no space, no state
+        dir) leaves no empty .part of this run behind (L4); one with bytes keeps them."""
+        try:
+            self._fetch_all(placement, remote, part.fd, cancel)
+            self._phase = Phase.VERIFYING
+            self._verify(placement, part.fd)
+            part.finish()
+        except DownloadError as e:
+            if part.created and not isinstance(e, Cancelled) and not self._fetched():
+                part.discard()
+                self.store.drop_map(placement.target)
+            raise
+
+    def _fetched(self) -> int:
+        bmap, single = self._bmap, self._single
+        return bmap.completed if bmap is not None else single.done if single else 0
 
     def _ours(self, placement: Placement) -> bool:
         """Is the busy .part a download of this same URL (then it is the same job)?"""
@@ -202,19 +222,11 @@ class Download:
         return remote
 
     def _probe_on(self, conn: Connection, cancel: threading.Event, trust_head: bool) -> Remote:
-        failures = 0
-        while True:
-            try:
-                return conn.probe(self.url, trust_head)
-            except RetriableError as e:
-                failures += 1
-                if failures > self.options.retries:
-                    raise FatalError(str(e)) from None
-                delay = backoff_delay(failures, e.retry_after)
-                self.event(f"{e}; retrying in {delay:.1f} s")
-                self._retries += 1
-                if cancel.wait(delay):
-                    raise Cancelled("interrupted") from None
+        def retrying(message: str) -> None:
+            self._retries += 1
+            self.event(message)
+
+        return conn.probe_with_retries(self.url, self.options.retries, cancel, retrying, trust_head)
 
     def _fetch_all(
         self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
@@ -258,12 +270,12 @@ class Download:
         fd: int,
         cancel: threading.Event,
     ) -> None:
-        check_space(placement.part, remote.size or 0)
+        check_space(fd, placement.part, remote.size or 0)
         sampler = functools.partial(self._read_range, remote)
         bmap = self._bmap = saved.load(remote, self.options.block_size, sampler)
         spare, self._spare = self._spare, []
         pool = self._pool = WorkerPool(
-            path=str(placement.part),
+            fd=fd,
             remote=remote,
             bmap=bmap,
             options=self.options,
@@ -287,15 +299,7 @@ class Download:
         """A few saved bytes as the server sends them now, on the probe's connection."""
         if not self._spare:
             self._spare.append(Connection(self.options.http))
-        stream = self._spare[0].open_range(remote, start, end)
-        try:
-            buf = bytearray(end - start)
-            view, got = memoryview(buf), 0
-            while got < len(buf) and (n := stream.readinto(view[got:])):
-                got += n
-            return bytes(buf[:got])
-        finally:
-            stream.close()
+        return self._spare[0].read_range(remote, start, end)
 
     def _tick(self, saved: SavedProgress, done: int) -> None:
         """Between two looks at the workers: the speed, and a checkpoint when one is due."""
@@ -316,7 +320,7 @@ class Download:
         self._pool = None
         self.store.drop_map(placement.target)
         if remote.size is not None:
-            check_space(placement.part, remote.size)
+            check_space(fd, placement.part, remote.size)
         why = "no Range support" if remote.size is not None else "no length"
         self.event(f"the server allows one connection ({why}): an interruption starts over")
         single = SingleStream(

@@ -24,6 +24,7 @@ __all__ = [
     "filename_from_content_disposition",
     "filename_from_url",
     "is_inside",
+    "is_part_name",
     "sanitize_filename",
     "unique_path",
 ]
@@ -172,7 +173,20 @@ def sanitize_filename(name: str, fallback: str = _DEFAULT_FALLBACK) -> str:
     """
     cleaned = _clean(name) or _clean(fallback) or _DEFAULT_FALLBACK
     stem, ext = _split_ext(_avoid_reserved(cleaned))
-    return _fit(stem, "", ext, NAME_BUDGET_BYTES)
+    return _not_a_part_name(_fit(stem, "", ext, NAME_BUDGET_BYTES))
+
+
+def _not_a_part_name(name: str) -> str:
+    """``x.part`` becomes ``x_part``: a download named like another one's work file would
+    be renamed over it (or it over us) when either finishes."""
+    if is_part_name(name):
+        return f"{name[: -len(PART_SUFFIX)]}_{name[-len(PART_SUFFIX) + 1 :]}"
+    return name
+
+
+def is_part_name(name: str) -> bool:
+    """Does ``name`` end like a work file (any case: some file systems ignore it)?"""
+    return name.lower().endswith(PART_SUFFIX)
 
 
 def _clean(name: str) -> str:
@@ -256,7 +270,7 @@ def unique_path(directory: Path, name: str, taken: Callable[[Path], bool] | None
     for counter in itertools.count():
         tag = f" ({counter})" if counter else ""
         candidate = directory / _fit(stem, tag, ext, NAME_BUDGET_BYTES)
-        if not is_taken(candidate):
+        if not is_part_name(candidate.name) and not is_taken(candidate):
             return candidate
         if counter >= _MAX_UNIQUE_TRIES:
             break

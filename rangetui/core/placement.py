@@ -2,23 +2,29 @@
 
 A rerun of the same command must find its own ``.part`` again rather than pick
 ``name (1).ext``, so a name whose saved state is for the same URL counts as ours.
+No download's OUT is ever a ``.part`` name: ``-o x.part`` is refused and a server's
+``x.part`` is saved as ``x_part``, so one download can never rename over another's
+work file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from rangetui.core.errors import FatalError
 from rangetui.core.finished import FinishedFiles
-from rangetui.core.naming import PART_SUFFIX, choose_name, is_inside, unique_path
+from rangetui.core.naming import PART_SUFFIX, choose_name, is_inside, is_part_name, unique_path
+from rangetui.core.partfile import PartFile, PartUnsafe
 from rangetui.core.store import CorruptState, ResumeState, Store
 from rangetui.core.types import Remote
+
+__all__ = ["PartBusy", "PartFile", "PartUnsafe", "Placement", "place"]
 
 
 class PartBusy(FatalError):
@@ -39,30 +45,17 @@ class Placement:
         return self.target.with_name(self.target.name + PART_SUFFIX)
 
     @contextlib.contextmanager
-    def locked_part(self) -> Iterator[int]:
-        """Open (create) OUT.part and hold an exclusive lock: one writer per file, ever."""
-        try:
-            fd = os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise FatalError(_open_error(self.part, e)) from None
+    def locked_part(self) -> Iterator[PartFile]:
+        """Open (create) OUT.part safely and hold an exclusive lock: one writer per file."""
+        part = PartFile.open(self.part, self.target)
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(part.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise PartBusy(f"another rangetui is already downloading {self.target}") from None
-            yield fd
+            yield part
         finally:
-            os.close(fd)
-
-
-def _open_error(path: Path, e: OSError) -> str:
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"cannot write to {path.parent}: permission denied"
-    if e.errno == errno.ENOENT:
-        return f"the directory {path.parent} does not exist"
-    if e.errno == errno.ENOSPC:
-        return f"the disk holding {path.parent} is full"
-    return f"cannot create {path}: {e.strerror or e}"
+            part.close()
 
 
 def place(
@@ -82,6 +75,8 @@ def place(
         target = (directory / output.expanduser()).absolute()
         if target.name in ("", ".", "..") or target.is_dir():
             raise FatalError(f"-o must name a file, not a directory: {output}")
+        if is_part_name(target.name):
+            raise FatalError(f"-o must not end in {PART_SUFFIX}: that is how partial files end")
         done = _finished_here(store, target, url, remote)
         return Placement(target, done, not done and _ours_changed(store, target, url))
     if not directory.is_dir():
@@ -133,7 +128,13 @@ def _ours_changed(store: Store, path: Path, url: str) -> bool:
 def _finished_here(store: Store, path: Path, url: str, remote: Remote) -> bool:
     """OUT exists, no .part, and it is this very file: finished here from this URL and
     untouched since, or a map for it claims every byte."""
-    if not os.path.isfile(path) or os.path.lexists(str(path) + PART_SUFFIX):
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+        return False  # a link, or a file someone else put there: never called ours
+    if os.path.lexists(str(path) + PART_SUFFIX):
         return False
     record = FinishedFiles(store).lookup(path, url)
     if record is not None and record.still_here(path) and record.same_remote(remote):
@@ -141,4 +142,4 @@ def _finished_here(store: Store, path: Path, url: str, remote: Remote) -> bool:
     state = _saved(store, path, url)
     if state is None or not state.remote.same_file_as(remote) or remote.size is None:
         return False
-    return state.done == [(0, remote.size)] and os.path.getsize(path) == remote.size
+    return state.done == [(0, remote.size)] and info.st_size == remote.size

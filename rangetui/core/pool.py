@@ -34,7 +34,7 @@ class WorkerPool:
     def __init__(
         self,
         *,
-        path: str,
+        fd: int,
         remote: Remote,
         bmap: BlockMap,
         options: Options,
@@ -51,7 +51,7 @@ class WorkerPool:
         self._held: set[int] = set()
         """Workers holding one of the host's slots."""
         self.shared = WorkerShared(
-            path=path,
+            fd=fd,
             remote=remote,
             bmap=bmap,
             http=options.http,

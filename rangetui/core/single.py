@@ -6,11 +6,10 @@ connection starts over from the beginning, within the retry budget.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 
-from rangetui.core.diskio import write_all
+from rangetui.core.diskio import truncate, write_all
 from rangetui.core.errors import Cancelled, FatalError, RetriableError
 from rangetui.core.http.body import RangeStream
 from rangetui.core.http.connection import Connection
@@ -119,7 +118,7 @@ def _one_pass(
     limiter: RateLimiter | None,
     on_stream: Callable[[RangeStream | None], None],
 ) -> None:
-    os.ftruncate(fd, 0)
+    truncate(fd, 0)
     progress(0)
     stream = conn.open_whole(remote)
     on_stream(stream)

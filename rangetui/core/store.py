@@ -4,14 +4,21 @@ Every file is JSON wrapped as ``{"schema": N, "sha256": ..., "data": ...}``, wri
 temp file, fsynced, renamed over the old one and the directory fsynced. A file that
 fails to parse, has another schema or a wrong checksum is moved aside and reported;
 the caller then starts that job over instead of trusting it.
+
+The state dir is trusted only when it is ours alone: whoever else may write to it can
+plant a queue entry that makes us overwrite any file, or a link where we create one.
+So a state dir (or a dir in it) that another user owns or may write is refused in one
+sentence, and nothing in it is read or created through a link.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,6 +39,10 @@ class StateUnusable(FatalError):
     """The state dir cannot be read (not a directory, no permission)."""
 
 
+class StateUnsafe(StateUnusable):
+    """The state dir, or a file in it, is not ours alone: never read or write through it."""
+
+
 class CorruptState(Exception):
     """A state file could not be trusted; it has been moved aside (the message says where)."""
 
@@ -49,13 +60,47 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def ensure_private_dir(directory: Path) -> None:
-    """State may hold URLs with tokens: owner-only permissions on the dirs we create."""
-    if directory.is_dir():
+def check_private(path: Path, what: str = "state dir", kind: str = "directory") -> None:
+    """Refuse (StateUnsafe) a ``path`` another user owns or may write, or a link where a
+    ``kind`` ("directory" or "socket") should be; an absent path is fine. The one check
+    for the state dir and everything in it, the engine's socket included."""
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
         return
-    ensure_private_dir(directory.parent)
-    with contextlib.suppress(FileExistsError):
+    except OSError as e:
+        raise StateUnusable(f"cannot use the {what} {path}: {e.strerror or e}") from None
+    is_kind = stat.S_ISDIR if kind == "directory" else stat.S_ISSOCK
+    problem = None
+    if info.st_uid != os.geteuid():
+        problem = f"it belongs to uid {info.st_uid}"
+    elif stat.S_ISLNK(info.st_mode):
+        problem = "it is a symbolic link"
+    elif not is_kind(info.st_mode):
+        problem = f"it is not a {kind}"
+    elif kind == "directory" and info.st_mode & 0o022:
+        problem = "other users may write to it"
+    if problem:
+        raise StateUnsafe(f"refusing to use the {what} {path}: {problem}")
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Make what is missing owner-only (0700, parents too: state may hold URLs with
+    tokens), then refuse the directory unless it is ours alone."""
+    _make_dirs(directory)
+    check_private(directory)
+
+
+def _make_dirs(directory: Path) -> None:
+    if os.path.lexists(directory):
+        return
+    _make_dirs(directory.parent)
+    try:
         directory.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise StateUnusable(f"cannot create the state dir {directory}: {e.strerror or e}") from None
 
 
 def atomic_write_json(path: Path, data: Any, durable: bool = True) -> None:
@@ -95,12 +140,15 @@ def set_aside(path: Path) -> Path:
 
 
 def read_json(path: Path) -> Any | None:
-    """The data of a state file, None if absent; raises CorruptState after setting it aside."""
+    """The data of a state file, None if absent; raises CorruptState after setting it aside.
+    A link or anything but a regular file of ours is refused, never followed (StateUnsafe)."""
     try:
-        raw = path.read_bytes()
+        raw = _read_private(path)
     except FileNotFoundError:
         return None
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise StateUnsafe(f"refusing to read {path}: it is a symbolic link") from None
         raise StateUnusable(f"cannot read {path}: {e.strerror or e}") from None
     try:
         envelope = json.loads(raw)
@@ -115,6 +163,15 @@ def read_json(path: Path) -> Any | None:
         aside = set_aside(path)
         raise CorruptState(f"state file {path} is damaged; moved it to {aside.name}")
     return envelope["data"]
+
+
+def _read_private(path: Path) -> bytes:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+    with os.fdopen(os.open(path, flags), "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            raise StateUnsafe(f"refusing to read {path}: it is not a file of yours")
+        return f.read()
 
 
 @dataclass
@@ -160,6 +217,12 @@ class Store:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root if root is not None else state_root()
+
+    def check(self) -> None:
+        """Before any use: the state dir and its maps dir exist and are ours alone
+        (StateUnusable or StateUnsafe, one sentence, otherwise)."""
+        ensure_private_dir(self.root)
+        check_private(self.maps_dir)
 
     @property
     def maps_dir(self) -> Path:

@@ -1,8 +1,10 @@
 """One connection: claim a range from the block map, stream it into the file, repeat.
 
 Workers share nothing mutable but the block map and the tuner (each with its own lock)
-and their own slot in ``WorkerShared``: each owns one session, one file descriptor, one
-reused buffer and writes with ``os.pwrite`` at its own offsets, so there is no file lock.
+and their own slot in ``WorkerShared``: each owns one session, one reused buffer and a
+duplicate of the download's descriptor, and writes with ``os.pwrite`` at its own
+offsets, so there is no file lock. The .part is never opened again by name: in a shared
+directory that name may by now be someone else's link.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class ConnectionSlot:
 class WorkerShared:
     """The per-download context the workers run in."""
 
-    path: str
+    fd: int
+    """The download's open .part; each worker writes through its own dup of it."""
     remote: Remote
     bmap: BlockMap
     http: HttpOptions
@@ -101,13 +104,16 @@ class Worker(threading.Thread):
         self.conn: Connection
         self.pace = shared.tuner.pace()
         self._cut_short = False
+        self._fd = os.dup(shared.fd)
+        """Its own descriptor, made before it starts: a worker that outlives its pool's
+        stop (stuck in the kernel) never writes to a number the download closed and the
+        process reused."""
 
     def run(self) -> None:
         s = self.shared
-        fd = -1
+        fd = self._fd
         self.conn = s.take_spare() or Connection(s.http)
         try:
-            fd = os.open(s.path, os.O_WRONLY)
             self._loop(fd, memoryview(bytearray(s.buffer_size)))
         except Cancelled:
             pass
@@ -119,8 +125,7 @@ class Worker(threading.Thread):
             s.fail(FatalError(f"internal error in a connection: {type(e).__name__}: {e}"))
         finally:
             self.slot.active = False
-            if fd >= 0:
-                os.close(fd)
+            os.close(fd)
             self.conn.close()
             s.wake.set()
 

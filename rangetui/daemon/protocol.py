@@ -13,11 +13,11 @@ import contextlib
 import json
 import os
 import socket
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rangetui.core import store
 from rangetui.core.api import EngineUnavailable
 
 PROTOCOL_VERSION = 1
@@ -61,21 +61,15 @@ def short_path(path: Path) -> Iterator[str]:
 
 def check_private(root: Path) -> None:
     """Refuse a state dir or socket that another user owns or may write: whoever can
-    plant a socket there could answer as our engine and be handed our URLs and tokens."""
-    me = os.getuid()
-    for path, what in ((root, "state dir"), (socket_path(root), "engine socket")):
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            continue
-        if info.st_uid != me:
-            raise EngineUnsafe(
-                f"refusing to use the {what} {path}: it belongs to uid {info.st_uid}"
-            )
-        if path == root and (not stat.S_ISDIR(info.st_mode) or info.st_mode & 0o022):
-            raise EngineUnsafe(f"refusing to use the {what} {path}: other users may write to it")
-        if path != root and not stat.S_ISSOCK(info.st_mode):
-            raise EngineUnsafe(f"refusing to use {path}: it is not a socket")
+    plant a socket there could answer as our engine and be handed our URLs and tokens.
+    The check itself is the state dir's (core.store), so there is one of it."""
+    try:
+        store.check_private(root, "state dir")
+        store.check_private(socket_path(root), "engine socket", kind="socket")
+    except store.StateUnsafe as e:
+        raise EngineUnsafe(str(e)) from None
+    except store.StateUnusable as e:
+        raise EngineError(str(e)) from None
 
 
 def peer_uid(sock: socket.socket) -> int:

@@ -39,6 +39,8 @@ from rangetui.daemon.protocol import (
 )
 from rangetui.logfile import open_log
 
+REFUSE_SECONDS = 2.0
+
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
@@ -62,6 +64,11 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         if peer_uid(self.connection) != os.getuid():
+            # Its request first (briefly): closing on a client still sending would cut it
+            # off with EPIPE before it could read why.
+            self.connection.settimeout(REFUSE_SECONDS)
+            with contextlib.suppress(OSError):
+                self.rfile.readline(4096)
             self.wfile.write(encode(failure("this engine serves only the user who runs it")))
             return
         last: EngineSnapshot | None = None

@@ -24,7 +24,7 @@ LAYERS: list[list[str]] = [
     ["core.retry", "core.rates", "core.urls", "core.checksum"],
     ["core.types"],
     ["core.diskio", "core.http"],
-    ["core.store", "core.blockmap", "core.tuning", "core.budget"],
+    ["core.store", "core.blockmap", "core.tuning", "core.budget", "core.partfile"],
     ["core.statelock", "core.jobs", "core.resume", "core.finished"],
     ["core.worker", "core.single", "core.placement"],
     ["core.pool"],

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import os
+import pty
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine
@@ -413,15 +414,22 @@ def test_details_redact_credentials_and_log_lists_events(
 
 
 def _rangetui(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RANGETUI_STATE_DIR": str(state_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "rangetui", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=20,
-        stdin=subprocess.DEVNULL,
-    )
+    """On a terminal (a pty for stdin and stdout), as without one nothing is drawn."""
+    env = {**os.environ, "RANGETUI_STATE_DIR": str(state_dir), "TERM": "xterm-256color"}
+    master, slave = pty.openpty()
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "rangetui", *args],
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=20,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
 
 
 def test_a_second_instance_is_refused_in_one_line(engine: Engine, state_dir: Path) -> None:

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import requests
 
-from rangetui.core.errors import RangeNotSupported, RemoteChanged, RetriableError
+from rangetui.core.errors import (
+    Cancelled,
+    FatalError,
+    RangeNotSupported,
+    RemoteChanged,
+    RetriableError,
+)
 from rangetui.core.http.body import RangeStream
 from rangetui.core.http.headers import parse_content_range
 from rangetui.core.http.probe import probe
-from rangetui.core.http.session import length, new_session, request, status_error, success
+from rangetui.core.http.session import (
+    length,
+    new_session,
+    request,
+    status_error,
+    success,
+    withheld,
+)
+from rangetui.core.retry import backoff_delay
 from rangetui.core.types import HttpOptions, Remote, same_etag
 
 
@@ -23,9 +40,10 @@ def _check_same_remote(resp: requests.Response, remote: Remote, total: int | Non
         raise RemoteChanged("the file on the server has changed")
 
 
-def _cross_host(remote: Remote) -> dict[str, str | None]:
-    """None removes a session header: no user credentials for a host they were not for."""
-    return {"Authorization": None, "Cookie": None} if remote.cross_host else {}
+def _cross_host(remote: Remote, options: HttpOptions) -> dict[str, str | None]:
+    """None removes a session header: no credentials, and no header the user gave
+    (an X-Api-Key, a PRIVATE-TOKEN), for a host they were not for."""
+    return withheld(options) if remote.cross_host else {}
 
 
 def open_range(
@@ -38,7 +56,10 @@ def open_range(
     validators still match ours, ask once more without If-Range; the 206 that comes back
     is checked against the validators like any other.
     """
-    headers: dict[str, str | None] = {"Range": f"bytes={start}-{end - 1}", **_cross_host(remote)}
+    headers: dict[str, str | None] = {
+        "Range": f"bytes={start}-{end - 1}",
+        **_cross_host(remote, options),
+    }
     validator = remote.if_range()
     if validator:
         try:
@@ -89,7 +110,12 @@ def _checked_range(resp: requests.Response, remote: Remote, start: int, end: int
 def open_whole(session: requests.Session, remote: Remote, options: HttpOptions) -> RangeStream:
     """GET the whole body, for servers without Range support or without a length."""
     resp = request(
-        session, "GET", remote.url, options, allow_redirects=True, headers=_cross_host(remote)
+        session,
+        "GET",
+        remote.url,
+        options,
+        allow_redirects=True,
+        headers=_cross_host(remote, options),
     )
     if not success(resp):
         resp.close()
@@ -111,6 +137,41 @@ class Connection:
 
     def probe(self, url: str, trust_head: bool = True) -> Remote:
         return probe(self._session, url, self.options, trust_head)
+
+    def probe_with_retries(
+        self,
+        url: str,
+        retries: int,
+        cancel: threading.Event,
+        on_retry: Callable[[str], None],
+        trust_head: bool = True,
+    ) -> Remote:
+        """A server that is briefly down (5xx, a reset) gets ``retries`` more tries,
+        with backoff; ``cancel`` ends the wait at once."""
+        failures = 0
+        while True:
+            try:
+                return self.probe(url, trust_head)
+            except RetriableError as e:
+                failures += 1
+                if failures > retries:
+                    raise FatalError(str(e)) from None
+                delay = backoff_delay(failures, e.retry_after)
+                on_retry(f"{e}; retrying in {delay:.1f} s")
+                if cancel.wait(delay):
+                    raise Cancelled("interrupted") from None
+
+    def read_range(self, remote: Remote, start: int, end: int) -> bytes:
+        """A few bytes, whole, into memory (a sample to compare, never file data)."""
+        stream = self.open_range(remote, start, end)
+        try:
+            buf = bytearray(end - start)
+            view, got = memoryview(buf), 0
+            while got < len(buf) and (n := stream.readinto(view[got:])):
+                got += n
+            return bytes(buf[:got])
+        finally:
+            stream.close()
 
     def open_range(self, remote: Remote, start: int, end: int) -> RangeStream:
         return open_range(self._session, remote, start, end, self.options)

@@ -14,16 +14,16 @@ from rangetui.core.http.session import (
     status_error,
     strips_auth,
     success,
+    withheld,
 )
 from rangetui.core.types import HttpOptions, Remote
 from rangetui.core.urls import check_url
 
 
-def _remote_from(resp: requests.Response, size: int | None, ranges: bool) -> Remote:
-    first = resp.history[0].request.url if resp.history else resp.url
-    cross = bool(resp.history) and strips_auth(first or "", resp.url)
+def _remote_from(resp: requests.Response, size: int | None, ranges: bool, origin: str) -> Remote:
+    """``origin`` is the URL the user gave: credentials belong to its host alone."""
     return Remote(
-        cross_host=cross,
+        cross_host=strips_auth(origin, resp.url),
         url=resp.url,
         size=size,
         etag=resp.headers.get("ETag"),
@@ -51,28 +51,29 @@ def probe(
         finish_small(head)
         size = length(head)
         if success(head) and head.headers.get("Accept-Ranges", "").lower() == "bytes" and size:
-            return _remote_from(head, size, ranges=True)
+            return _remote_from(head, size, ranges=True, origin=url)
         start_url = head.url if success(head) else url
-    resp = request(
-        session, "GET", start_url, options, allow_redirects=True, headers={"Range": "bytes=0-0"}
-    )
+    headers: dict[str, str | None] = {"Range": "bytes=0-0"}
+    if strips_auth(url, start_url):  # straight to where the HEAD was sent: another host
+        headers.update(withheld(options))
+    resp = request(session, "GET", start_url, options, allow_redirects=True, headers=headers)
     try:
-        return _remote_from_probe(resp)
+        return _remote_from_probe(resp, url)
     finally:
         finish_small(resp)
 
 
-def _remote_from_probe(resp: requests.Response) -> Remote:
+def _remote_from_probe(resp: requests.Response, origin: str) -> Remote:
     if resp.status_code == 206:
         _, _, total = parse_content_range(resp.headers.get("Content-Range"))
-        return _remote_from(resp, total, ranges=total is not None)
+        return _remote_from(resp, total, ranges=total is not None, origin=origin)
     if resp.status_code == 416:
         _, _, total = parse_content_range(resp.headers.get("Content-Range"))
         if total == 0:
-            return _remote_from(resp, 0, ranges=False)
+            return _remote_from(resp, 0, ranges=False, origin=origin)
     if not success(resp):
         raise status_error(resp)
-    return _remote_from(resp, length(resp), ranges=False)
+    return _remote_from(resp, length(resp), ranges=False, origin=origin)
 
 
 def finish_small(resp: requests.Response) -> None:

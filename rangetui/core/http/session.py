@@ -20,15 +20,32 @@ RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class _Session(requests.Session):
-    """requests drops Authorization when a redirect leaves the host; do the same for Cookie."""
+    """Headers the user gave (``--header``) go to the host of the URL they gave and to
+    no other, as curl does without ``--location-trusted``: a redirect to another host
+    drops them all (requests itself drops only Authorization), and one back to the
+    first host, or to the same host, keeps them, Cookie included (requests replaces
+    Cookie with its jar's on every redirect)."""
+
+    user_headers: tuple[tuple[str, str], ...] = ()
+    _origin = ""
+
+    def resolve_redirects(self, resp: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
+        self._origin = req.url or ""  # the request the chain started from
+        return super().resolve_redirects(resp, req, *args, **kwargs)
 
     def rebuild_auth(
         self, prepared_request: requests.PreparedRequest, response: requests.Response
     ) -> None:
         super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
-        original = response.request.url or ""
-        if self.should_strip_auth(original, prepared_request.url or ""):  # type: ignore[no-untyped-call]
-            prepared_request.headers.pop("Cookie", None)
+        origin = self._origin or response.request.url or ""
+        headers = prepared_request.headers
+        if self.should_strip_auth(origin, prepared_request.url or ""):  # type: ignore[no-untyped-call]
+            for name in ("Cookie", *(name for name, _ in self.user_headers)):
+                headers.pop(name, None)
+            return
+        for name, value in self.user_headers:
+            jar = headers.get(name) if name.lower() == "cookie" else None
+            headers[name] = f"{value}; {jar}" if jar and jar != value else value
 
     def merge_environment_settings(
         self,
@@ -84,6 +101,7 @@ def new_session(options: HttpOptions) -> requests.Session:
         {"User-Agent": f"rangetui/{__version__}", "Accept-Encoding": "identity", "Accept": "*/*"}
     )
     session.headers.update(dict(options.headers))
+    session.user_headers = options.headers
     return session
 
 
@@ -139,15 +157,19 @@ def request(
     except (requests.exceptions.InvalidHeader, ValueError) as e:
         raise FatalError(f"invalid URL or header: {first_line(e)}") from None
     except requests.exceptions.SSLError as e:
-        raise FatalError(tls_problem(host_of(url), e)) from None
-    except requests.exceptions.ConnectTimeout:
-        raise RetriableError(f"timed out connecting to {host_of(url)}") from None
-    except requests.exceptions.ReadTimeout:
-        raise RetriableError(f"no answer from {host_of(url)} (timed out)") from None
+        raise FatalError(tls_problem(_failed_host(e, url), e)) from None
+    except requests.exceptions.ConnectTimeout as e:
+        raise RetriableError(f"timed out connecting to {_failed_host(e, url)}") from None
+    except requests.exceptions.ReadTimeout as e:
+        raise RetriableError(f"no answer from {_failed_host(e, url)} (timed out)") from None
     except requests.exceptions.ConnectionError as e:
+        host = _failed_host(e, url)
         if _no_such_host(e):  # a typo in the host name does not fix itself
-            raise FatalError(f"cannot connect to {host_of(url)}: host not found") from None
-        raise RetriableError(f"cannot connect to {host_of(url)}: {_cause(e)}") from None
+            raise FatalError(f"cannot connect to {host}: host not found") from None
+        oversized = _oversized_header(e)
+        if oversized:  # the same server sends the same headers again: final
+            raise FatalError(f"{host} sent {oversized}; giving up") from None
+        raise RetriableError(f"cannot connect to {host}: {_cause(e)}") from None
     except requests.exceptions.RequestException as e:
         raise RetriableError(f"request failed: {first_line(e)}") from None
 
@@ -183,6 +205,30 @@ def first_line(e: BaseException) -> str:
     return printable(str(e).splitlines()[0]) if str(e) else type(e).__name__
 
 
+def _failed_host(e: requests.exceptions.RequestException, url: str) -> str:
+    """The host of the request that failed: after a redirect, the target's, not ours."""
+    failed = getattr(e.request, "url", None) if e.request is not None else None
+    return host_of(failed or url)
+
+
+def _oversized_header(e: BaseException) -> str | None:
+    """A header block http.client refuses (a line over 64 KiB, over 100 headers), in
+    words; None for any other connection failure."""
+    seen: set[int] = set()
+    todo: list[object] = [e]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or not isinstance(item, BaseException):
+            continue
+        seen.add(id(item))
+        if isinstance(item, http.client.LineTooLong):
+            return "a response header line longer than http.client accepts (64 KiB)"
+        if isinstance(item, http.client.HTTPException) and "100 headers" in str(item):
+            return "more than 100 response headers"
+        todo += [*item.args, item.__cause__, item.__context__]
+    return None
+
+
 def _no_such_host(e: BaseException) -> bool:
     """NXDOMAIN is final; "temporary failure in name resolution" is worth a retry."""
     text = str(e)
@@ -206,6 +252,13 @@ def _cause(e: BaseException) -> str:
 
 def length(resp: requests.Response) -> int | None:
     return number(resp.headers.get("Content-Length"))
+
+
+def withheld(options: HttpOptions) -> dict[str, str | None]:
+    """Request headers that remove, for a request to another host than the user's URL,
+    every credential and every header the user gave (None removes a session header)."""
+    names = ("Authorization", "Cookie", *(name for name, _ in options.headers))
+    return dict.fromkeys(names)
 
 
 def strips_auth(first_url: str, final_url: str) -> bool:
