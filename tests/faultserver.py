@@ -65,6 +65,8 @@ class Resource:
     send_length: bool = True
     head_status: int | None = None
     content_disposition: str | None = None
+    head_omits_disposition: bool = False
+    """As moto's S3 on a presigned URL: the name only in GET answers, never in HEAD's."""
     content_encoding: str | None = None
     content_type: str = "application/octet-stream"
     wrong_content_range: bool = False
@@ -402,6 +404,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._start(route, res.head_status, _merge(headers, res.head_headers), res.reason)
             return
         headers = _entity_headers(res)
+        if res.head_omits_disposition:
+            headers = [(k, v) for k, v in headers if k != "Content-Disposition"]
         if res.send_length:
             headers.append(("Content-Length", str(len(res.data))))
         headers = _merge(_merge(headers, res.extra_headers), res.head_headers)

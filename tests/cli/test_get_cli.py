@@ -975,3 +975,21 @@ def test_write_error_on_a_single_stream_is_reported_cleanly(
     result = run_get("-q", url, "-o", out, preexec_fn=_limit_file_size, timeout=30)
     assert_clean_failure(result, max_lines=1)
     assert not out.exists()
+
+
+def test_a_presigned_name_that_only_a_get_carries_names_the_file(
+    server: FaultServer, downloads: Path
+) -> None:
+    """moto's S3 answers a presigned URL's HEAD without the Content-Disposition that its
+    GET carries; aria2c and curl -J name the file from the GET, and so must we."""
+    data = payload(MiB, seed=91)
+    server.add(
+        "/small.bin",
+        data,
+        content_disposition='attachment; filename="report final.pdf"',
+        head_omits_disposition=True,
+    )
+    query = "?response-content-disposition=attachment%3B%20filename%3D%22report%20final.pdf%22"
+    result = run_get(server.url("/small.bin") + query, "-d", downloads)
+    assert result.code == 0, result.describe()
+    assert_saved(downloads / "report final.pdf", data)

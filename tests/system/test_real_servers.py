@@ -84,6 +84,20 @@ def test_a_full_download_is_exact_and_nothing_is_served_twice(
     assert ratio(server, "/full.bin", SIZE) <= 1.05
 
 
+def test_a_rerun_of_a_finished_file_fetches_no_body(
+    server: RealServer, www: Path, downloads: Path
+) -> None:
+    data = payload(SIZE, seed=9)
+    publish(www, "again.bin", data)
+    url, out = server.url("/again.bin"), downloads / "again.bin"
+    assert run_get(url, "-o", out, "-t", "4").code == 0
+    served = server.body_bytes("/again.bin")
+    again = run_get(url, "-o", out, "-t", "4")
+    assert again.code == 0 and "already complete" in again.stderr, again.describe()
+    assert server.body_bytes("/again.bin") - served <= 4096, "the rerun fetched a body"
+    assert_saved(out, data)
+
+
 def kill_mid_download(url: str, out: Path, seconds: float) -> None:
     proc = start_get(url, "-o", out, "-t", "4", "-q")
     time.sleep(seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from urllib.parse import unquote, urlsplit
 
 import requests
 
@@ -50,7 +51,8 @@ def probe(
         head = request(session, "HEAD", url, options, allow_redirects=True)
         finish_small(head)
         size = length(head)
-        if success(head) and head.headers.get("Accept-Ranges", "").lower() == "bytes" and size:
+        ranged = head.headers.get("Accept-Ranges", "").lower() == "bytes"
+        if success(head) and ranged and size and not _name_only_from_get(head, url):
             return _remote_from(head, size, ranges=True, origin=url)
         start_url = head.url if success(head) else url
     headers: dict[str, str | None] = {"Range": "bytes=0-0"}
@@ -61,6 +63,15 @@ def probe(
         return _remote_from_probe(resp, url)
     finally:
         finish_small(resp)
+
+
+def _name_only_from_get(head: requests.Response, url: str) -> bool:
+    """A presigned object-store URL that overrides the name (S3's, and the release
+    downloads of code forges that redirect to it) may carry the name in GET answers only:
+    then the name must come from a GET."""
+    if head.headers.get("Content-Disposition"):
+        return False
+    return "content-disposition" in unquote(urlsplit(head.url or url).query).lower()
 
 
 def _remote_from_probe(resp: requests.Response, origin: str) -> Remote:
