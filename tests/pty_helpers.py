@@ -46,8 +46,11 @@ class PtyDrain(threading.Thread):
                 return
             if not data:
                 return
-            self.nbytes += len(data)
-            self.tail = (self.tail + data)[-65536:]
+            self.received(data)
+
+    def received(self, data: bytes) -> None:
+        self.nbytes += len(data)
+        self.tail = (self.tail + data)[-65536:]
 
     def text(self, lines: int = 12) -> str:
         """The last non-blank lines written, escape sequences removed (for failure messages)."""
@@ -69,6 +72,7 @@ class Tui:
         cwd: Path,
         size: tuple[int, int] = (COLUMNS, ROWS),
         env: dict[str, str] | None = None,
+        drain_type: type[PtyDrain] | None = None,
     ) -> Tui:
         """``size`` is (columns, rows); ``env`` is added to the test's environment."""
         columns, rows = size
@@ -78,7 +82,7 @@ class Tui:
         master, slave = pty.openpty()
         try:
             fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-            drain = PtyDrain(master)
+            drain = (drain_type or PtyDrain)(master)
             drain.start()
             proc = subprocess.Popen(
                 [sys.executable, "-m", "rangetui", *args],

@@ -8,19 +8,11 @@ control sequences.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
 import re
-import struct
-import subprocess
-import sys
-import termios
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.cli_helpers import cli_env
-from tests.pty_helpers import COLUMNS, ROWS, PtyDrain, Tui
+from tests.pty_helpers import PtyDrain, Tui
 
 RAW_LIMIT = 64 * 1024 * 1024
 ALT_SCREEN_ON, ALT_SCREEN_OFF = b"\x1b[?1049h", b"\x1b[?1049l"
@@ -36,18 +28,10 @@ class RawDrain(PtyDrain):
         super().__init__(master)
         self.raw = bytearray()
 
-    def run(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self.nbytes += len(data)
-            self.tail = (self.tail + data)[-65536:]
-            if len(self.raw) < RAW_LIMIT:
-                self.raw += data
+    def received(self, data: bytes) -> None:
+        super().received(data)
+        if len(self.raw) < RAW_LIMIT:
+            self.raw += data
 
 
 @dataclass
@@ -56,29 +40,9 @@ class RawTui(Tui):
 
     @classmethod
     def start_raw(cls, args: list[str], cwd: Path, **env: str) -> RawTui:
-        environ = cli_env()
-        environ.update({"TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(ROWS)})
-        environ.update(env)
-        master, slave = pty.openpty()
-        try:
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
-            drain = RawDrain(master)
-            drain.start()
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "rangetui", *args],
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                env=environ,
-                cwd=cwd,
-                start_new_session=True,
-            )
-        except BaseException:
-            os.close(slave)
-            os.close(master)
-            raise
-        os.close(slave)
-        return cls(proc, master, drain)
+        tui = Tui.start(args, cwd, env=env, drain_type=RawDrain)
+        assert isinstance(tui.drain, RawDrain)
+        return cls(tui.proc, tui.master, tui.drain)
 
     @property
     def raw(self) -> bytes:
