@@ -12,6 +12,7 @@ import contextlib
 import logging
 import logging.handlers
 import os
+import time
 from pathlib import Path
 
 from rangetui.core.ledger import LOGGER
@@ -24,10 +25,34 @@ BACKUPS = 3
 
 class _QuietHandler(logging.handlers.RotatingFileHandler):
     """A full disk or a vanished file costs the log lines, never a word on stderr: the
-    download says what matters itself."""
+    download says what matters itself. Cheap per line (a queue of small files logs
+    thousands): the size is checked every CHECK_EVERY lines, the buffer written at most
+    every FLUSH_SECONDS, and whole at exit."""
+
+    CHECK_EVERY = 64
+    FLUSH_SECONDS = 0.5
+    _lines = 0
+    _flushed = 0.0
 
     def handleError(self, record: logging.LogRecord) -> None:
         return None
+
+    def shouldRollover(self, record: logging.LogRecord) -> int:
+        self._lines += 1
+        if self._lines % self.CHECK_EVERY:
+            return 0
+        return super().shouldRollover(record)
+
+    def flush(self) -> None:
+        now = time.monotonic()
+        if now - self._flushed >= self.FLUSH_SECONDS:
+            self._flushed = now
+            super().flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            logging.StreamHandler.flush(self)
+        super().close()
 
 
 def log_path(state_root: Path) -> Path:

@@ -127,10 +127,12 @@ class Launcher:
             running.thread.join(max(0.0, deadline - time.monotonic()))
 
     def ended(self, final: bool = False) -> list[Ended]:
-        """The downloads whose thread has ended (every one, when ``final``), removed."""
+        """The downloads that have ended (every one, when ``final``), removed. A download
+        has ended once its outcome is recorded, a moment before its thread is gone: the
+        engine wakes on that and starts the next job at once, not a tick later."""
         done: list[Ended] = []
         for job_id, running in list(self._running.items()):
-            if running.thread.is_alive() and not final:
+            if not running.outcome and running.thread.is_alive() and not final:
                 continue
             result = running.outcome[0] if running.outcome else Cancelled("stopped")
             last = running.download.snapshot(blocks=True)

@@ -72,7 +72,9 @@ class SavedProgress:
         # Saved at once so a rerun after an early kill finds its own .part again, but
         # without fsync: it claims nothing new, and syncing would dominate small files.
         self._save(state, durable=False)
-        self._bmap, self._state, self._last_save = bmap, state, self._clock()
+        self._bmap, self._state = bmap, state
+        # The first light map a tick later: a small file is done before it would help.
+        self._last_save = self._last_light = self._clock()
         return bmap
 
     def checkpoint_if_due(self) -> None:
