@@ -14,10 +14,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from rangetui.core.units import parse_size
+from rangetui.tui.form import FormDialog
 from rangetui.tui.smoothing import format_speed
 
 NO_LIMIT = ("", "0", "none", "off", "no", "-", "∞")
@@ -41,10 +41,10 @@ def limit_text(rate: int | None) -> str:
     return "" if rate is None else format_speed(rate)
 
 
-class LimitDialog(ModalScreen[Limits | None]):
+class LimitDialog(FormDialog[Limits]):
     """Two fields: the limit all downloads share, and the selected job's own."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    CONFIRM = "apply"
 
     def __init__(self, shared: int | None, job_name: str | None, own: int | None) -> None:
         super().__init__()
@@ -63,18 +63,6 @@ class LimitDialog(ModalScreen[Limits | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Apply", variant="primary", id="apply", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "apply":
-            self.submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
     def submit(self) -> None:
         try:

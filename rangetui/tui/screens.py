@@ -23,6 +23,7 @@ from textual.widgets import Button, Footer, Input, Label, RichLog, Static
 from rangetui.core.errors import DownloadError
 from rangetui.core.snapshots import EngineSnapshot, LogLine
 from rangetui.tui.details import details_lines
+from rangetui.tui.form import FormDialog
 from rangetui.tui.help import HelpScreen
 from rangetui.tui.keys import DETAILS, LOG, bindings, footer
 from rangetui.tui.lineview import LineView
@@ -33,10 +34,10 @@ MAX_CONNECTIONS = 64
 AddFunction = Callable[[str, Path, int], str]
 
 
-class AddDialog(ModalScreen[str | None]):
+class AddDialog(FormDialog[str]):
     """URL, target directory and connections; dismissed with the new job's id."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    CONFIRM = "add"
 
     def __init__(self, add: AddFunction, directory: Path, connections: int) -> None:
         super().__init__()
@@ -58,18 +59,6 @@ class AddDialog(ModalScreen[str | None]):
                 yield Button("Add", variant="primary", id="add", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
         yield Footer()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "add":
-            self.submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
     def submit(self) -> None:
         """Validate here, where the user can fix it, rather than fail later in the queue."""

@@ -1,0 +1,33 @@
+"""The behaviour every form dialog shares: Enter or the confirm button submits, the
+other button or Escape cancels (dismissed with None)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, TypeVar
+
+from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input
+
+R = TypeVar("R")
+
+
+class FormDialog(ModalScreen[R | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    CONFIRM = "ok"
+    """The id of the button that submits."""
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == self.CONFIRM:
+            self.submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def submit(self) -> None:
+        raise NotImplementedError
