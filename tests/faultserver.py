@@ -97,6 +97,8 @@ class Resource:
     change_every: int | None = None
     head_headers: dict[str, str] = field(default_factory=dict)
     """Merged onto HEAD answers only, after ``extra_headers``: a HEAD that disagrees with GET."""
+    require_header: tuple[str, str] | None = None
+    """Answer 401 unless this header contains this text (cookies, basic auth)."""
     if_range_200: bool = False
     """Answer any conditional range request (If-Range) with 200 and the whole body."""
     ignore_range_times: int = 0
@@ -339,6 +341,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._guarded(head=True)
 
+    def _has(self, wanted: tuple[str, str]) -> bool:
+        """The request carries header ``wanted[0]`` containing ``wanted[1]``."""
+        return wanted[1] in (self.headers.get(wanted[0]) or "")
+
     def _guarded(self, head: bool) -> None:
         try:
             self._serve(head)
@@ -357,6 +363,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._start(route, entry.status, headers)
         elif entry.sig_ttl is not None and not self.owner._signature_ok(self.path, entry.sig_ttl):
             self._answer_plain(route, 403, head, entry)
+        elif entry.require_header is not None and not self._has(entry.require_header):
+            self._answer_plain(route, 401, head, entry)
         elif entry.status is not None:
             self._answer_plain(route, entry.status, head, entry)
         elif head:

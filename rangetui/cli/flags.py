@@ -150,6 +150,51 @@ def add_download_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--insecure", action="store_true", help="do not verify TLS certificates (unsafe)"
     )
+    add_network_flags(parser)
+
+
+def add_network_flags(parser: argparse.ArgumentParser) -> None:
+    """What curl, wget and aria2 users bring: a proxy, cookies, netrc, UA, referer."""
+    parser.add_argument("--proxy", type=_proxy, metavar="URL", help="proxy for http and https")
+    parser.add_argument("--no-proxy", metavar="HOSTS", help="hosts reached without the proxy")
+    parser.add_argument(
+        "--load-cookies", type=_cookies, metavar="FILE", help="a Netscape cookies.txt"
+    )
+    parser.add_argument(
+        "--netrc-file", type=_netrc, metavar="FILE", help="credentials per host (not ~/.netrc)"
+    )
+    parser.add_argument("--user-agent", metavar="UA", help="the User-Agent header to send")
+    parser.add_argument("--referer", metavar="URL", help="the Referer header to send")
+
+
+def _proxy(text: str) -> str:
+    if "://" not in text:
+        text = "http://" + text
+    if text.split("://", 1)[0] not in ("http", "https", "socks5", "socks5h"):
+        raise argparse.ArgumentTypeError(f"a proxy is http://HOST:PORT, not {text!r}")
+    return text
+
+
+def _cookies(text: str) -> str:
+    path = str(_readable_file(text).absolute())
+    from rangetui.core.http.session import load_cookies  # requests only when asked for
+
+    try:
+        load_cookies(path)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return path
+
+
+def _netrc(text: str) -> str:
+    path = str(_readable_file(text).absolute())
+    from rangetui.core.http.session import NetrcAuth
+
+    try:
+        NetrcAuth(path)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return path
 
 
 def add_per_host_flag(parser: argparse.ArgumentParser, default: int | None = 16) -> None:
@@ -176,5 +221,18 @@ def options_from(args: argparse.Namespace) -> Options:
         limit_rate=args.limit_rate,
         checksum=args.checksum,
         checksum_file=str(args.checksum_file.absolute()) if args.checksum_file else None,
-        http=HttpOptions(headers=tuple(args.header), timeout=args.timeout, verify=verify),
+        http=HttpOptions(
+            headers=tuple(args.header) + _named_headers(args),
+            timeout=args.timeout,
+            verify=verify,
+            proxy=args.proxy,
+            no_proxy=args.no_proxy,
+            cookies_file=args.load_cookies,
+            netrc_file=args.netrc_file,
+        ),
     )
+
+
+def _named_headers(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    named = (("User-Agent", args.user_agent), ("Referer", args.referer))
+    return tuple((name, value) for name, value in named if value)

@@ -17,7 +17,8 @@ PER_RUN = frozenset({"urls", "input-file", "output", "config", "help", "version"
 KNOWN = frozenset(
     {"dir", "threads", "block-size", "buffer-size", "checksum", "checksum-file", "header"}
     | {"limit-rate", "retries", "timeout", "ca-bundle", "insecure", "max-jobs", "quiet"}
-    | {"max-per-host"}
+    | {"max-per-host", "proxy", "no-proxy", "load-cookies", "netrc-file", "user-agent"}
+    | {"referer"}
 )
 """Every key some command takes: one command ignores another's (`ls` has no -t)."""
 

@@ -33,6 +33,14 @@ class HttpOptions:
     headers: tuple[tuple[str, str], ...] = ()
     timeout: float = 15.0
     verify: bool | str = True
+    proxy: str | None = None
+    """--proxy: for http and https alike (else the environment's, as curl and wget)."""
+    no_proxy: str | None = None
+    """--no-proxy: hosts reached directly, comma-separated."""
+    cookies_file: str | None = None
+    """--load-cookies: a Netscape cookies.txt (wget, curl, aria2, browser exports)."""
+    netrc_file: str | None = None
+    """--netrc-file: credentials per host (~/.netrc is read anyway, as curl -n does)."""
 
 
 @dataclass(frozen=True)

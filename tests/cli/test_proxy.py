@@ -60,3 +60,29 @@ def test_no_proxy_sends_that_host_direct(
     assert_saved(downloads / "direct.bin", data)
     assert proxy_env.get_count("/direct.bin") == 0
     assert server.get_count("/direct.bin") >= 1
+
+
+def test_the_proxy_flag_is_used_without_any_environment(
+    server: FaultServer, proxy: FaultServer, downloads: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    data = payload(2 * MiB, seed=3)
+    url = server.add("/flag.bin", data)
+    proxy.add("/flag.bin", data)
+    result = run_get(url, "-d", downloads, "-t", "4", "--proxy", proxy.url("/").rstrip("/"))
+    assert result.code == 0, result.describe()
+    assert_saved(downloads / "flag.bin", data)
+    assert server.get_count("/flag.bin") == 0 and proxy.get_count("/flag.bin") >= 1
+
+
+def test_the_no_proxy_flag_beats_the_environments_proxy(
+    server: FaultServer, proxy_env: FaultServer, downloads: Path
+) -> None:
+    data = payload(MiB, seed=4)
+    url = server.add("/skip.bin", data)
+    proxy_env.add("/skip.bin", payload(MiB, seed=5))
+    result = run_get(url, "-d", downloads, "--no-proxy", "127.0.0.1")
+    assert result.code == 0, result.describe()
+    assert_saved(downloads / "skip.bin", data)
+    assert proxy_env.get_count("/skip.bin") == 0
