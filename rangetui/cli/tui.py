@@ -77,6 +77,11 @@ def tui_main(argv: Sequence[str]) -> int:
         action="store_true",
         help="quit once the URLs given here are done or failed (scripts, benchmarks)",
     )
+    parser.add_argument(
+        "--notify",
+        action="store_true",
+        help="a bell (and OSC 9 where the terminal shows it) when every download has ended",
+    )
     parser.add_argument("--version", action="version", version=f"rangetui {__version__}")
     add_per_host_flag(parser, default=None)
     add_config_flag(parser)
@@ -104,7 +109,8 @@ def tui_main(argv: Sequence[str]) -> int:
     except (EngineError, DownloadError) as e:
         say(f"error: {e}")
         return EXIT_FAILED
-    app = app_class(engine, args.dir, options, frozenset(ids) if args.exit_when_done else None)
+    exit_after = frozenset(ids) if args.exit_when_done else None
+    app = app_class(engine, args.dir, options, exit_after, notify=args.notify)
     caught = run_app(app)
     engine.detach()
     if caught is not None:

@@ -30,6 +30,7 @@ from rangetui.tui import spans
 from rangetui.tui.heatmap import BlockHeatmap
 from rangetui.tui.help import HelpScreen
 from rangetui.tui.keys import QUEUE, bindings, footer
+from rangetui.tui.notify import QueueWatcher, announce
 from rangetui.tui.prompts import FilterBar, LimitDialog, Limits, limit_text
 from rangetui.tui.screens import (
     MAX_CONNECTIONS,
@@ -64,6 +65,7 @@ class RangeApp(App[None]):
         directory: Path,
         options: Options | None = None,
         exit_after: frozenset[str] | None = None,
+        notify: bool = False,
     ) -> None:
         # NO_COLOR: the terminal's own colours and plain attributes (bold, reverse), not
         # every colour turned into a grey, which leaves red on black unreadable.
@@ -74,6 +76,7 @@ class RangeApp(App[None]):
         self.directory = directory.expanduser().absolute()
         self.options = options or Options()
         self.snap: EngineSnapshot = engine.snapshot()
+        self._watcher = QueueWatcher(self.snap) if notify else None
         self._wanted: dict[str, int] = {}
         self._quitting = False
         self.farewell = ""
@@ -125,6 +128,8 @@ class RangeApp(App[None]):
 
     def show_snapshot(self, snap: EngineSnapshot) -> None:
         self.snap = snap
+        if self._watcher is not None and self._watcher.ended(snap):
+            announce(self)
         if isinstance(self.screen, LiveScreen):
             self.screen.show_snapshot(snap)
         elif self.screen is self.screen_stack[0]:

@@ -467,3 +467,23 @@ def test_a_name_that_looks_like_markup_is_shown_as_text(engine: Engine, download
             assert name in details_body(app)
 
     run(scenario)
+
+
+def test_notify_rings_once_when_the_queue_has_ended(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    url = server.add("/ring.bin", payload(256 * KiB, seed=61), rate=256 * KiB)
+    rings: list[str] = []
+
+    async def scenario(notify: bool) -> None:
+        app = RangeApp(engine, downloads, notify=notify)
+        app.bell = lambda: rings.append("bell")  # type: ignore[method-assign]
+        async with app.run_test(size=SIZE) as pilot:
+            job_id = engine.add(url, downloads, output=Path(f"ring-{notify}.bin"))
+            await until(pilot, status_is(engine, job_id, Phase.DONE))
+            await pilot.pause(0.6)  # a few more snapshots: it rings once, not on each
+
+    run(lambda: scenario(notify=False))
+    assert rings == [], "off unless asked for"
+    run(lambda: scenario(notify=True))
+    assert rings == ["bell"]
