@@ -28,7 +28,6 @@ from rangetui.core.api import (
     SetLimit,
     SetMaxJobs,
 )
-from rangetui.core.blockmap import BlockMap
 from rangetui.core.budget import DEFAULT_PER_HOST, HostBudget
 from rangetui.core.errors import Cancelled, failure_message
 from rangetui.core.jobs import Job, JobList
@@ -37,7 +36,7 @@ from rangetui.core.ledger import Ledger
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.snapshots import EngineSnapshot
 from rangetui.core.statelock import EngineLocked, StateLock, delete_partial
-from rangetui.core.store import CorruptState, Store
+from rangetui.core.store import Store
 from rangetui.core.types import ACTIVE, Phase
 from rangetui.core.units import format_size
 from rangetui.core.urls import check_url, redact
@@ -86,6 +85,7 @@ class Engine(CommandMethods):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._retry_after_reap: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -99,7 +99,7 @@ class Engine(CommandMethods):
         self._ledger.load([self._revive(job) for job in jobs])
         self._ledger.dirty = False
         for job in jobs:
-            self._load_map_for_display(job)
+            self._ledger.show_saved_map(job, self.store)
         self._thread = threading.Thread(target=self._loop, name="rangetui-engine", daemon=True)
         self._thread.start()
 
@@ -241,7 +241,11 @@ class Engine(CommandMethods):
             self._ledger.note(job.id, "paused", "queue")
 
     def _resume(self, job_id: str) -> None:
+        """A front end may show a job failed (its download's own phase) a moment before
+        the engine has reaped it: a retry asked for then is kept for that moment."""
         job = self._ledger.find(job_id)
+        if job is not None and job.status in ACTIVE and job_id in self._launcher:
+            self._retry_after_reap.add(job_id)
         if job is not None and job.status in (Phase.PAUSED, Phase.FAILED):
             self._ledger.replace(job.with_changes(status=Phase.QUEUED, error=None))
             said = "retrying" if job.status is Phase.FAILED else "resumed"
@@ -324,19 +328,11 @@ class Engine(CommandMethods):
             return job.with_changes(status=Phase.QUEUED if self._stop.is_set() else Phase.PAUSED)
         message = failure_message(result)
         self._ledger.note(job.id, f"failed: {message}", "queue")
+        if job.id in self._retry_after_reap:
+            self._retry_after_reap.discard(job.id)
+            self._ledger.note(job.id, "retrying", "queue")
+            return job.with_changes(status=Phase.QUEUED, error=None)
         return job.with_changes(status=Phase.FAILED, error=message, finished=time.time())
-
-    def _load_map_for_display(self, job: Job) -> None:
-        if job.target is None or job.status is Phase.DONE:
-            return
-        try:
-            state = self.store.load_map(Path(job.target))
-        except CorruptState as e:
-            self._ledger.note(job.id, str(e), "queue")
-            return
-        if state is not None and state.remote.size is not None:
-            bmap = BlockMap(state.remote.size, state.block_size, state.done)
-            self._ledger.keep_map(job.id, bmap.snapshot())
 
     def _save(self) -> None:
         jobs = self._ledger.progress(self._launcher.downloads())

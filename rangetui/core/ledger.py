@@ -11,11 +11,14 @@ import logging
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rangetui.core.blockmap import BlockMap
 from rangetui.core.intervals import MapSnapshot
 from rangetui.core.jobs import Job
 from rangetui.core.snapshots import LOG_LINES, EngineSnapshot, LogLine, job_snapshot
+from rangetui.core.store import CorruptState, Store
 from rangetui.core.text import terminal_safe
 from rangetui.core.types import Phase
 
@@ -102,6 +105,19 @@ class Ledger:
             if (other.url, other.directory, other.output) == key and other.status is not Phase.DONE:
                 return other
         return None
+
+    def show_saved_map(self, job: Job, store: Store) -> None:
+        """At start-up: the saved map of a job not running, for its heatmap."""
+        if job.target is None or job.status is Phase.DONE:
+            return
+        try:
+            state = store.load_map(Path(job.target))
+        except CorruptState as e:
+            self.note(job.id, str(e), "queue")
+            return
+        if state is not None and state.remote.size is not None:
+            bmap = BlockMap(state.remote.size, state.block_size, state.done)
+            self.keep_map(job.id, bmap.snapshot())
 
     def keep_map(self, job_id: str, blocks: MapSnapshot) -> None:
         with self._lock:
