@@ -10,6 +10,7 @@ import pytest
 
 from rangetui.core.engine import Engine
 from rangetui.core.store import Store
+from rangetui.daemon.client import process_alive
 from tests.faultserver import FaultServer
 
 
@@ -49,7 +50,7 @@ def stop_engine(state: Path) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not process_alive(pid):
                 return
             time.sleep(0.02)
 
@@ -61,15 +62,6 @@ def is_engine(pid: int) -> bool:
     except OSError:
         return False
     return b"rangetui" in argv and b"engine" in argv
-
-
-def _alive(pid: int) -> bool:
-    """Not gone and not a zombie (the engine is reparented, so nobody here reaps it)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture

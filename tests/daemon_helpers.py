@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rangetui.daemon.client import process_alive
 from tests.cli_helpers import Result, cli_env
 from tests.conftest import is_engine
 
@@ -65,11 +66,7 @@ def engine_pid(state: Path) -> int:
 
 
 def gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
+    return not process_alive(pid)
 
 
 def add(*args: str | Path) -> list[str]:

@@ -52,7 +52,7 @@ def add_main(argv: Sequence[str]) -> int:
         parser.error(problem)
     engine = attach(state_root())
     ids = queue_entries(engine, entries, args, paused=args.paused)
-    snap = _queued(engine, ids)
+    snap = queued(engine, ids)
     engine.detach()
     for job_id in ids:
         job = snap.find(job_id)
@@ -75,7 +75,7 @@ def queue_entries(
     return ids
 
 
-def _queued(engine: RemoteEngine, ids: list[str]) -> EngineSnapshot:
+def queued(engine: RemoteEngine, ids: list[str]) -> EngineSnapshot:
     """The snapshot once the engine's scheduler has taken the new jobs in (a moment)."""
     deadline = time.monotonic() + QUEUE_SECONDS
     while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -176,22 +177,23 @@ def _proxy(text: str) -> str:
 
 
 def _cookies(text: str) -> str:
-    path = str(_readable_file(text).absolute())
     from rangetui.core.http.session import load_cookies  # requests only when asked for
 
-    try:
-        load_cookies(path)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return path
+    return _parsed_file(text, load_cookies)
 
 
 def _netrc(text: str) -> str:
-    path = str(_readable_file(text).absolute())
     from rangetui.core.http.session import NetrcAuth
 
+    return _parsed_file(text, NetrcAuth)
+
+
+def _parsed_file(text: str, parse: Callable[[str], object]) -> str:
+    """A readable file that ``parse`` accepts (it raises ValueError with one sentence),
+    checked before any request; its absolute path, as a job keeps it."""
+    path = str(_readable_file(text).absolute())
     try:
-        NetrcAuth(path)
+        parse(path)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return path

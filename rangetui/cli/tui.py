@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rangetui import __version__
-from rangetui.cli.commands import _queued, check_command_line, queue_entries
+from rangetui.cli.commands import check_command_line, queue_entries, queued
 from rangetui.cli.flags import (
     Parser,
     _connections,
@@ -148,7 +148,7 @@ def terminal_problem() -> str | None:
 
 def queued_without_terminal(engine: RemoteEngine, ids: list[str], why: str) -> int:
     """As `rangetui add` does: "ID  NAME" per job on stdout, then one line saying so."""
-    snap = _queued(engine, ids)
+    snap = queued(engine, ids)
     engine.detach()
     for job_id in ids:
         job = snap.find(job_id)

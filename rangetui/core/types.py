@@ -145,15 +145,3 @@ class DownloadSnapshot:
     message: str
     etag: str | None = None
     last_modified: str | None = None
-
-    @property
-    def eta(self) -> float | None:
-        if self.size is None or self.speed <= 0:
-            return None
-        return max(0, self.size - self.completed) / self.speed
-
-    @property
-    def fraction(self) -> float | None:
-        if not self.size:
-            return 1.0 if self.size == 0 and self.phase is Phase.DONE else None
-        return min(1.0, self.completed / self.size)

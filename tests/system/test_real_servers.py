@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,7 +175,6 @@ def test_tls_from_nginx_is_refused_in_words_then_trusted_with_its_ca(
         trusted = run_get(url, "-o", downloads / "tls.bin", "--ca-bundle", ca_pem)
         assert trusted.code == 0, trusted.describe()
         assert_saved(downloads / "tls.bin", data)
-        assert ssl.OPENSSL_VERSION  # the handshake above was a real one
 
 
 def test_through_tinyproxy_over_http_and_connect(
