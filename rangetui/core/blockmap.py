@@ -25,6 +25,11 @@ RATE_SAMPLE = 0.25
 MIN_STEAL_SECONDS = 1.0
 """A segment that its owner will finish sooner than this is not worth a new request."""
 
+FORGIVING_PROGRESS = 1 << 20
+"""Bytes a segment must gain after a failure before its failures are forgotten: a flaky
+link that drops now and then still finishes, while a server that trickles a few bytes
+and stalls on every request runs out of --retries instead of keeping us for hours."""
+
 
 @dataclass
 class _Segment:
@@ -34,6 +39,7 @@ class _Segment:
     owner: int | None = None
     requested: int = 0
     failures: int = 0
+    since_failure: int = 0
     not_before: float = 0.0
     rate: float = 0.0
     mark_time: float = 0.0
@@ -164,7 +170,8 @@ class BlockMap:
             seg.done += counted
             seg.update_rate(time.monotonic())
             self._completed += counted
-            if counted:
+            seg.since_failure += counted
+            if seg.since_failure >= FORGIVING_PROGRESS:
                 seg.failures = 0
             return seg.end
 
@@ -186,6 +193,7 @@ class BlockMap:
             seg.requested = seg.done
             if failed:
                 seg.failures += 1
+                seg.since_failure = 0
             if backoff > 0:
                 seg.not_before = time.monotonic() + backoff
             return seg.failures

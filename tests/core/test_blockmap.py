@@ -28,7 +28,7 @@ from hypothesis.stateful import (
 )
 
 from rangetui.core import blockmap
-from rangetui.core.blockmap import MIN_STEAL_SECONDS, BlockMap, Claim
+from rangetui.core.blockmap import FORGIVING_PROGRESS, MIN_STEAL_SECONDS, BlockMap, Claim
 from rangetui.core.intervals import (
     MapSnapshot,
     bucket_flags,
@@ -585,7 +585,27 @@ def test_failed_release_backs_off_and_failures_reset_after_progress(clock: FakeC
     bmap.advance(third.segment, 0)
     assert bmap.failures(third.segment) == 2, "no progress, no reset"
     bmap.advance(third.segment, 1)
-    assert bmap.failures(third.segment) == 0
+    assert bmap.failures(third.segment) == 2, "a trickle does not forgive failures"
+    check_map(bmap)
+
+
+def test_failures_are_forgotten_after_a_mebibyte_of_progress(clock: FakeClock) -> None:
+    """A link that drops now and then finishes; one that trickles and stalls runs out."""
+    bmap = BlockMap(8 * FORGIVING_PROGRESS, FORGIVING_PROGRESS)
+    claim = bmap.claim(0, now=clock.now)
+    assert claim is not None
+    for _ in range(3):
+        bmap.advance(claim.segment, 1000)
+        bmap.release(claim.segment, failed=True)
+        again = bmap.claim(0, now=clock.now + 60)
+        assert again is not None and again.segment == claim.segment
+    assert bmap.failures(claim.segment) == 3, "1000 bytes per try forgive nothing"
+    bmap.advance(claim.segment, FORGIVING_PROGRESS - 1)
+    assert bmap.failures(claim.segment) == 3
+    bmap.advance(claim.segment, 1)
+    assert bmap.failures(claim.segment) == 0
+    bmap.release(claim.segment, failed=True)
+    assert bmap.failures(claim.segment) == 1, "a failure starts the count again"
     check_map(bmap)
 
 
