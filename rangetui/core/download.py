@@ -28,8 +28,15 @@ from rangetui.core.errors import (
     RemoteChanged,
 )
 from rangetui.core.finished import FinishedFiles
-from rangetui.core.http.connection import Connection
-from rangetui.core.placement import PartBusy, PartFile, PartUnsafe, Placement, place
+from rangetui.core.opening import FirstConnection
+from rangetui.core.placement import (
+    PartBusy,
+    PartFile,
+    PartUnsafe,
+    Placement,
+    likely_target,
+    place,
+)
 from rangetui.core.pool import WorkerPool
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.rates import Speedometer
@@ -79,7 +86,7 @@ class Download:
         self._speed = 0.0
         self._speedo = Speedometer()
         self._tuner = ConnectionTuner(self.options.connections, on_event=self.event)
-        self._spare: list[Connection] = []
+        self._first = FirstConnection(self.options, self.store, budget)
         self.limiter = RateLimiter(self.options.limit_rate, parent=shared_limit)
         """This download's limit (None: none of its own), under the engine's shared one."""
 
@@ -146,9 +153,7 @@ class Download:
             self._message = str(e)
             raise
         finally:
-            for conn in self._spare:
-                conn.close()
-            self._spare.clear()
+            self._first.close((self._remote or self).url)
         self._phase = Phase.DONE
         self._message = "done"
         return placement.target
@@ -209,24 +214,18 @@ class Download:
             return False
         return state is not None and state.url == self.url
 
-    def _probe(self, cancel: threading.Event, trust_head: bool = True) -> Remote:
-        """Probe with retries; the open connection is kept for the first worker."""
-        conn = Connection(self.options.http)
-        try:
-            remote = self._probe_on(conn, cancel, trust_head)
-        except BaseException:
-            conn.close()
-            raise
+    def _probe(self, cancel: threading.Event) -> Remote:
+        """Probe with retries; the connection, the first range of the body it holds open
+        and its budget slot are kept for the first worker."""
+        target = likely_target(self.url, self.output, self.directory)
+        opts = self.options
+        remote = self._first.probe(self.url, target, opts.retries, cancel, self._retrying)
         self._remote = remote
-        self._spare.append(conn)
         return remote
 
-    def _probe_on(self, conn: Connection, cancel: threading.Event, trust_head: bool) -> Remote:
-        def retrying(message: str) -> None:
-            self._retries += 1
-            self.event(message)
-
-        return conn.probe_with_retries(self.url, self.options.retries, cancel, retrying, trust_head)
+    def _retrying(self, message: str) -> None:
+        self._retries += 1
+        self.event(message)
 
     def _fetch_all(
         self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
@@ -247,7 +246,7 @@ class Download:
                 self.event("the server ignores Range requests; using one connection")
                 new = replace(remote, accept_ranges=False)
             except RemoteChanged as e:
-                new = self._probe(cancel, trust_head=False)
+                new = self._probe(cancel)
                 if new.same_file_as(remote) and refreshes < MAX_REFRESHES:
                     refreshes += 1
                     self.event(f"{e}; the file is unchanged, going on")
@@ -271,9 +270,9 @@ class Download:
         cancel: threading.Event,
     ) -> None:
         check_space(fd, placement.part, remote.size or 0)
-        sampler = functools.partial(self._read_range, remote)
+        sampler = functools.partial(self._first.sample, remote)
         bmap = self._bmap = saved.load(remote, self.options.block_size, sampler)
-        spare, self._spare = self._spare, []
+        spare, prepaid = self._first.hand_over(remote)
         pool = self._pool = WorkerPool(
             fd=fd,
             remote=remote,
@@ -281,10 +280,11 @@ class Download:
             options=self.options,
             tuner=self._tuner,
             origin_url=self.url,
-            on_event=self._worker_event,
+            on_event=self._retrying,
             spare=spare,
             limiter=self.limiter,
             budget=self.budget,
+            prepaid=prepaid,
         )
         try:
             with pool:  # however it ends, the workers are stopped before anything else
@@ -295,12 +295,6 @@ class Download:
                 saved.checkpoint()
             raise
 
-    def _read_range(self, remote: Remote, start: int, end: int) -> bytes:
-        """A few saved bytes as the server sends them now, on the probe's connection."""
-        if not self._spare:
-            self._spare.append(Connection(self.options.http))
-        return self._spare[0].read_range(remote, start, end)
-
     def _tick(self, saved: SavedProgress, done: int) -> None:
         """Between two looks at the workers: the speed, and a checkpoint when one is due."""
         self._sample_speed(done)
@@ -308,10 +302,6 @@ class Download:
 
     def _sample_speed(self, done: int) -> None:
         self._speed = self._speedo.sample(time.monotonic(), done)
-
-    def _worker_event(self, message: str) -> None:
-        self._retries += 1
-        self.event(message)
 
     def _fetch_single(
         self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
@@ -324,7 +314,7 @@ class Download:
         why = "no Range support" if remote.size is not None else "no length"
         self.event(f"the server allows one connection ({why}): an interruption starts over")
         single = SingleStream(
-            remote, self.options, self._sample_speed, self._worker_event, self.limiter
+            remote, self.options, self._sample_speed, self._retrying, self.limiter
         )
         self._single = single
         single.run(fd, cancel)

@@ -111,6 +111,7 @@ class Engine(CommandMethods):
             self._thread.join(timeout)
         self._launcher.stop_all(timeout)
         self._reap(final=True)
+        self.budget.idle.close()
         self._save()
         if self._state_lock is not None:
             self._state_lock.release()

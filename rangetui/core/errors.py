@@ -35,6 +35,16 @@ class RetriableError(DownloadError):
         return self.status in (429, 503)
 
 
+class Garbled(FatalError):
+    """An answer http.client cannot parse (a header line over 64 KiB): final, unless it
+    came on a kept-alive connection, where it may be the tail of a hostile last answer."""
+
+
+class Unreachable(RetriableError):
+    """No answer at all (refused, reset, closed before the status line): on a kept-alive
+    connection, most likely the server closed it while it was idle."""
+
+
 class RemoteChanged(DownloadError):
     """The server now has another version of the file; never splice two versions."""
 

@@ -78,6 +78,9 @@ class FinishedFiles:
             record = Finished.of(url, remote, target)
             atomic_write_json(self.path_for(target), asdict(record), durable=False)
 
+    def has(self, target: Path) -> bool:
+        return self.path_for(target).exists()
+
     def lookup(self, target: Path, url: str) -> Finished | None:
         """The record of ``target`` if it was finished from ``url``."""
         try:

@@ -58,6 +58,14 @@ class Placement:
             part.close()
 
 
+def likely_target(url: str, output: Path | None, directory: Path) -> Path:
+    """Where the file will most likely land, before the probe: -o, else the URL's name
+    (a server's Content-Disposition may yet name it otherwise)."""
+    if output is not None:
+        return (directory / output.expanduser()).absolute()
+    return directory.expanduser().absolute() / choose_name(url, None)
+
+
 def place(
     url: str,
     remote: Remote,

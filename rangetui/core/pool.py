@@ -44,9 +44,13 @@ class WorkerPool:
         spare: list[Connection],
         limiter: RateLimiter | None = None,
         budget: HostBudget | None = None,
+        prepaid: bool = False,
     ) -> None:
         self.tuner = tuner
         self._budget = budget
+        self._prepaid = prepaid
+        """A slot of the host's budget came with the probe's connection (and its open
+        first range): the first worker to start uses it."""
         self._host = host_key(remote.url)
         self._held: set[int] = set()
         """Workers holding one of the host's slots."""
@@ -62,6 +66,7 @@ class WorkerPool:
             tuner=tuner,
             origin_url=origin_url,
             limiter=limiter or (RateLimiter(options.limit_rate) if options.limit_rate else None),
+            idle=budget.idle if budget is not None else None,
         )
         self.shared.spare.extend(spare)
         self._workers: dict[int, Worker] = {}
@@ -107,6 +112,9 @@ class WorkerPool:
             worker.join(max(0.0, deadline - time.monotonic()))
         for wid in list(self._held):
             self._release(wid)
+        if self._prepaid and self._budget is not None:  # no worker started to use it
+            self._prepaid = False
+            self._budget.give_back(self._host)
 
     def views(self) -> tuple[ConnectionView, ...]:
         """Any thread: each working connection's range and speed. The speed is the block
@@ -144,7 +152,9 @@ class WorkerPool:
     def _take(self, wid: int) -> bool:
         if self._budget is None:
             return True
-        if not self._budget.try_take(self._host):
+        if self._prepaid:
+            self._prepaid = False
+        elif not self._budget.try_take(self._host):
             return False
         self._held.add(wid)
         return True

@@ -235,6 +235,10 @@ class Store:
     def light_path(self, target: Path) -> Path:
         return self.map_path(target).with_suffix(".light.json")
 
+    def has_saved(self, target: Path) -> bool:
+        """Is there a map (durable or light) for ``target``? Two stats, nothing parsed."""
+        return self.map_path(target).exists() or self.light_path(target).exists()
+
     def load_map(self, target: Path) -> ResumeState | None:
         """The saved (durable) state for ``target``; CorruptState if it had to be set aside."""
         return self._load(self.map_path(target), target)

@@ -34,3 +34,14 @@ def check_url(url: str) -> None:
 def host_of(url: str) -> str:
     """host[:port] without credentials, for messages."""
     return urlsplit(url).netloc.rpartition("@")[2] or url
+
+
+def origin_of(url: str) -> str:
+    """scheme://host:port, lower-case, without credentials: what one socket talks to."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        return url
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"

@@ -28,6 +28,7 @@ from rangetui.core.errors import (
 )
 from rangetui.core.http.body import RangeStream
 from rangetui.core.http.connection import Connection
+from rangetui.core.http.idle import IdleConnections, open_or_reuse, put_away
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.retry import backoff_delay
 from rangetui.core.tuning import ConnectionTuner
@@ -73,6 +74,8 @@ class WorkerShared:
     """This attempt's failures; a worker still winding down from a stop reports nothing."""
     ranges_worked: bool = False
     zero_copy: bool = True
+    idle: IdleConnections | None = None
+    """Connections other downloads left open: taken before opening one, given back."""
 
     def fail(self, error: DownloadError) -> None:
         if not self.stop.is_set():
@@ -85,11 +88,18 @@ class WorkerShared:
     def others_active(self, wid: int) -> bool:
         return any(slot.active for w, slot in list(self.slots.items()) if w != wid)
 
-    def take_spare(self) -> Connection | None:
-        try:
-            return self.spare.pop()
-        except IndexError:
-            return None
+    def connection(self) -> Connection:
+        """The probe's connection, else an idle one to the same server, else a new one."""
+        return (
+            self.spare.pop() if self.spare else open_or_reuse(self.idle, self.http, self.remote.url)
+        )
+
+    def put_away(self, conn: Connection, clean: bool) -> None:
+        """A connection that ended its work cleanly stays open for the next download."""
+        if clean:
+            put_away(self.idle, [conn], self.remote.url)
+        else:
+            conn.close()
 
 
 class Worker(threading.Thread):
@@ -112,9 +122,11 @@ class Worker(threading.Thread):
     def run(self) -> None:
         s = self.shared
         fd = self._fd
-        self.conn = s.take_spare() or Connection(s.http)
+        self.conn = s.connection()
+        clean = False
         try:
             self._loop(fd, memoryview(bytearray(s.buffer_size)))
+            clean = True
         except Cancelled:
             pass
         except DownloadError as e:
@@ -126,7 +138,7 @@ class Worker(threading.Thread):
         finally:
             self.slot.active = False
             os.close(fd)
-            self.conn.close()
+            s.put_away(self.conn, clean)
             s.wake.set()
 
     def _loop(self, fd: int, buf: memoryview) -> None:
@@ -156,9 +168,8 @@ class Worker(threading.Thread):
         pos, limit = claim.start, claim.end
         try:
             while pos < limit:
-                until = min(limit, pos + self.pace.request_bytes)
+                stream, until = self._request(pos, limit)
                 s.bmap.note_request(claim.segment, until)
-                stream = self._open(pos, until)
                 self.pace.request_started()
                 try:
                     self._publish(pos, limit, stream)
@@ -177,6 +188,16 @@ class Worker(threading.Thread):
             raise
         finally:
             self.slot.active = False
+
+    def _request(self, pos: int, limit: int) -> tuple[RangeStream, int]:
+        """The next response of this segment and where it ends: the probe's body when
+        this connection made the probe and it starts here, else a new ranged GET."""
+        opened = self.conn.take_opened(pos)
+        if opened is not None:
+            self.shared.ranges_worked = True
+            return opened[0], min(limit, opened[1])
+        until = min(limit, pos + self.pace.request_bytes)
+        return self._open(pos, until), until
 
     def _open(self, start: int, end: int) -> RangeStream:
         """A checked range; a lone 200 once ranges have worked is a glitch, not a verdict,

@@ -15,12 +15,11 @@ SIZE = 8 * MiB
 
 
 def range_gets(server: FaultServer, route: str) -> list[tuple[str | None, int]]:
-    """(If-Range, status) of each ranged GET after the 1-byte probe."""
-    return [
-        (r.header("If-Range"), r.status)
-        for r in list(server.requests)
-        if r.method == "GET" and r.route == route and r.range and r.range != "bytes=0-0"
-    ]
+    """(If-Range, status) of each ranged GET after the probe (the first GET, which has
+    no validator to send yet)."""
+    gets = [r for r in list(server.requests) if r.method == "GET" and r.route == route]
+    assert gets and gets[0].header("If-Range") is None, "the probe knows no validator"
+    return [(r.header("If-Range"), r.status) for r in gets[1:] if r.range]
 
 
 def fetch(

@@ -26,7 +26,7 @@ LAYERS: list[list[str]] = [
     ["core.diskio", "core.http"],
     ["core.store", "core.blockmap", "core.tuning", "core.budget", "core.partfile"],
     ["core.statelock", "core.jobs", "core.resume", "core.finished"],
-    ["core.worker", "core.single", "core.placement"],
+    ["core.worker", "core.single", "core.placement", "core.opening"],
     ["core.pool"],
     ["core.download"],
     ["core.snapshots", "core.launcher"],

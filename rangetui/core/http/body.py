@@ -25,6 +25,8 @@ class RangeStream:
 
     def __init__(self, resp: requests.Response, length: int | None) -> None:
         self._resp = resp
+        self.expected = length
+        """The body length it was opened for (None: unknown, read to the end)."""
         self._left = length
         fp = getattr(resp.raw, "_fp", None)
         # Reading through http.client's socket file fills our buffer straight from the

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 import requests
 
 from rangetui.core.errors import (
     Cancelled,
     FatalError,
+    Garbled,
     RangeNotSupported,
     RemoteChanged,
     RetriableError,
+    Unreachable,
 )
 from rangetui.core.http.body import RangeStream
 from rangetui.core.http.headers import parse_content_range
@@ -27,6 +31,13 @@ from rangetui.core.http.session import (
 )
 from rangetui.core.retry import backoff_delay
 from rangetui.core.types import HttpOptions, Remote, same_etag
+
+T = TypeVar("T")
+SMALL_BODY = 1024
+FIRST_BYTES = 1024 * 1024
+"""What a probe asks for unless told: a block. Its body is the first request of the
+connection that made it, and no segment is shorter than a block, so that connection
+reads it to the end and keeps the connection."""
 
 
 def _check_same_remote(resp: requests.Response, remote: Remote, total: int | None) -> None:
@@ -128,15 +139,67 @@ def open_whole(session: requests.Session, remote: Remote, options: HttpOptions) 
     return RangeStream(resp, length(resp))
 
 
+def _put_away(stream: RangeStream) -> None:
+    """A tiny body (a resumed download's 1-byte probe) is read to its end, so that the
+    connection stays open for the next request; a larger one is dropped."""
+    left = stream.expected
+    if left is not None and left <= SMALL_BODY:
+        with contextlib.suppress(RetriableError):
+            buf = memoryview(bytearray(left))
+            while stream.readinto(buf):
+                pass
+    stream.close()
+
+
 class Connection:
     """One HTTP connection's session, so callers need not know ``requests`` exists."""
 
     def __init__(self, options: HttpOptions) -> None:
         self.options = options
         self._session = new_session(options)
+        self._opened: RangeStream | None = None
+        """The last probe's body, bytes ``[0, n)``, kept open for the first range."""
+        self._answered = False
+        """A request of this session has been answered: its socket may be kept alive."""
 
-    def probe(self, url: str, trust_head: bool = True) -> Remote:
-        return probe(self._session, url, self.options, trust_head)
+    def _send(self, send: Callable[[requests.Session], T]) -> T:
+        """A kept-alive socket may have been closed by the server while idle, or may
+        still hold the tail of a hostile last answer: a failure before any answer is
+        sent again, once, on a fresh connection (as browsers do)."""
+        self.discard_opened()
+        try:
+            result = send(self._session)
+        except (Unreachable, Garbled):
+            if not self._answered:
+                raise
+            self._session.close()
+            self._session = new_session(self.options)
+            self._answered = False
+            result = send(self._session)
+        self._answered = True
+        return result
+
+    def probe(self, url: str, first_bytes: int = FIRST_BYTES) -> Remote:
+        remote, self._opened = self._send(
+            lambda session: probe(session, url, self.options, first_bytes)
+        )
+        return remote
+
+    def take_opened(self, start: int) -> tuple[RangeStream, int] | None:
+        """The probe's open body and where it ends, if it starts at ``start``; else it
+        is closed, so that this connection can send again."""
+        opened, self._opened = self._opened, None
+        if opened is None:
+            return None
+        if start == 0 and opened.expected:
+            return opened, opened.expected
+        _put_away(opened)
+        return None
+
+    def discard_opened(self) -> None:
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            _put_away(opened)
 
     def probe_with_retries(
         self,
@@ -144,14 +207,14 @@ class Connection:
         retries: int,
         cancel: threading.Event,
         on_retry: Callable[[str], None],
-        trust_head: bool = True,
+        first_bytes: int = FIRST_BYTES,
     ) -> Remote:
         """A server that is briefly down (5xx, a reset) gets ``retries`` more tries,
         with backoff; ``cancel`` ends the wait at once."""
         failures = 0
         while True:
             try:
-                return self.probe(url, trust_head)
+                return self.probe(url, first_bytes)
             except RetriableError as e:
                 failures += 1
                 if failures > retries:
@@ -174,12 +237,17 @@ class Connection:
             stream.close()
 
     def open_range(self, remote: Remote, start: int, end: int) -> RangeStream:
-        return open_range(self._session, remote, start, end, self.options)
+        return self._send(lambda session: open_range(session, remote, start, end, self.options))
 
     def open_whole(self, remote: Remote) -> RangeStream:
-        return open_whole(self._session, remote, self.options)
+        return self._send(lambda session: open_whole(session, remote, self.options))
+
+    def reusable(self) -> bool:
+        """Not holding a response open: the next request can go out at once."""
+        return self._opened is None
 
     def close(self) -> None:
+        self.discard_opened()
         self._session.close()
 
     def __enter__(self) -> Connection:

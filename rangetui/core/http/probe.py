@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from urllib.parse import unquote, urlsplit
 
 import requests
 
 from rangetui.core.checksum import from_http
+from rangetui.core.http.body import RangeStream
 from rangetui.core.http.headers import parse_content_range, strong_date
 from rangetui.core.http.session import (
     length,
@@ -15,7 +15,6 @@ from rangetui.core.http.session import (
     status_error,
     strips_auth,
     success,
-    withheld,
 )
 from rangetui.core.types import HttpOptions, Remote
 from rangetui.core.urls import check_url
@@ -37,41 +36,38 @@ def _remote_from(resp: requests.Response, size: int | None, ranges: bool, origin
 
 
 def probe(
-    session: requests.Session, url: str, options: HttpOptions, trust_head: bool = True
-) -> Remote:
-    """Final URL, size, validators, range support and name, with HEAD or a 1-byte GET.
+    session: requests.Session, url: str, options: HttpOptions, first_bytes: int
+) -> tuple[Remote, RangeStream | None]:
+    """Final URL, size, validators, range support and name, from one ranged GET.
 
-    HEAD is cheap but often wrong or refused (405, or 403 on signed URLs), so anything
-    short of a clear ``Accept-Ranges: bytes`` with a non-zero length is confirmed by a
-    ranged GET, and so is everything once a HEAD has been caught lying.
+    One GET rather than a HEAD and then a GET: HEAD is often wrong or refused (405, or
+    403 on signed URLs), some servers name the file in GET answers only, and the GET's
+    body is the first range a connection would ask for anyway, so its open stream is
+    returned for the first worker (None when the answer cannot be used that way).
     """
     check_url(url)
-    start_url = url
-    if trust_head:
-        head = request(session, "HEAD", url, options, allow_redirects=True)
-        finish_small(head)
-        size = length(head)
-        ranged = head.headers.get("Accept-Ranges", "").lower() == "bytes"
-        if success(head) and ranged and size and not _name_only_from_get(head, url):
-            return _remote_from(head, size, ranges=True, origin=url)
-        start_url = head.url if success(head) else url
-    headers: dict[str, str | None] = {"Range": "bytes=0-0"}
-    if strips_auth(url, start_url):  # straight to where the HEAD was sent: another host
-        headers.update(withheld(options))
-    resp = request(session, "GET", start_url, options, allow_redirects=True, headers=headers)
+    headers = {"Range": f"bytes=0-{first_bytes - 1}"}
+    resp = request(session, "GET", url, options, allow_redirects=True, headers=headers)
     try:
-        return _remote_from_probe(resp, url)
-    finally:
+        remote = _remote_from_probe(resp, url)
+        stream = _first_range(resp, remote)
+    except BaseException:
+        resp.close()
+        raise
+    if stream is None:
         finish_small(resp)
+    return remote, stream
 
 
-def _name_only_from_get(head: requests.Response, url: str) -> bool:
-    """A presigned object-store URL that overrides the name (S3's, and the release
-    downloads of code forges that redirect to it) may carry the name in GET answers only:
-    then the name must come from a GET."""
-    if head.headers.get("Content-Disposition"):
-        return False
-    return "content-disposition" in unquote(urlsplit(head.url or url).query).lower()
+def _first_range(resp: requests.Response, remote: Remote) -> RangeStream | None:
+    """The probe's body as a stream of bytes ``[0, n)``, when it is exactly that."""
+    if resp.status_code != 206 or not remote.accept_ranges:
+        return None
+    first, last, _ = parse_content_range(resp.headers.get("Content-Range"))
+    sent = length(resp)
+    if first != 0 or last is None or (sent is not None and sent != last + 1):
+        return None
+    return RangeStream(resp, last + 1)
 
 
 def _remote_from_probe(resp: requests.Response, origin: str) -> Remote:

@@ -13,7 +13,7 @@ import requests.adapters
 import requests.auth
 
 from rangetui import __version__
-from rangetui.core.errors import FatalError, Refused, RetriableError
+from rangetui.core.errors import FatalError, Garbled, Refused, RetriableError, Unreachable
 from rangetui.core.http.headers import number, printable, retry_after_seconds
 from rangetui.core.types import HttpOptions
 from rangetui.core.urls import host_of, redact
@@ -216,8 +216,8 @@ def request(
             raise FatalError(f"cannot connect to {host}: host not found") from None
         oversized = _oversized_header(e)
         if oversized:  # the same server sends the same headers again: final
-            raise FatalError(f"{host} sent {oversized}; giving up") from None
-        raise RetriableError(f"cannot connect to {host}: {_cause(e)}") from None
+            raise Garbled(f"{host} sent {oversized}; giving up") from None
+        raise Unreachable(f"cannot connect to {host}: {_cause(e)}") from None
     except requests.exceptions.RequestException as e:
         raise RetriableError(f"request failed: {first_line(e)}") from None
 

@@ -1,0 +1,101 @@
+"""One GET both probes a file and starts fetching it: no HEAD, and the probe's body is
+the first range, read by the connection that asked for it, on the same socket.
+
+For many small files that halves the requests (aria2c also sends one GET per file), and
+a server that names the file only in GET answers is named right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rangetui.core.store import Store
+from tests.cli_helpers import MiB, assert_saved, run_get, start_get, wait_for
+from tests.conftest import payload
+from tests.faultserver import FaultServer
+
+
+def _gets(server: FaultServer, route: str) -> list[tuple[str, str | None]]:
+    return [(r.method, r.range) for r in server.requests if r.route == route]
+
+
+def test_a_small_file_is_one_get(server: FaultServer, downloads: Path) -> None:
+    data = payload(MiB, seed=3)
+    url = server.add("/small.bin", data)
+    result = run_get(url, "-d", downloads)
+    assert result.code == 0, result.describe()
+    assert_saved(downloads / "small.bin", data)
+    assert _gets(server, "/small.bin") == [("GET", "bytes=0-1048575")]
+
+
+def test_the_probe_body_is_the_first_range_of_a_large_file(
+    server: FaultServer, downloads: Path
+) -> None:
+    data = payload(12 * MiB, seed=4)
+    url = server.add("/large.bin", data)
+    result = run_get(url, "-d", downloads, "-t", "1")
+    assert result.code == 0, result.describe()
+    assert_saved(downloads / "large.bin", data)
+    requests = _gets(server, "/large.bin")
+    assert requests[0] == ("GET", "bytes=0-1048575")
+    assert all(method == "GET" for method, _ in requests)
+    starts = [int(r.split("=")[1].split("-")[0]) for _, r in requests if r]
+    assert starts[1] == MiB, f"the probe's first block was asked for again: {requests}"
+    ports = {r.client_port for r in server.requests if r.route == "/large.bin"}
+    assert len(ports) == 1, "one connection probes and fetches"
+
+
+def test_many_connections_still_start_from_the_probe(server: FaultServer, downloads: Path) -> None:
+    data = payload(16 * MiB, seed=5)
+    url = server.add("/many.bin", data, rate=4 * MiB)
+    result = run_get(url, "-d", downloads, "-t", "4")
+    assert result.code == 0, result.describe()
+    assert_saved(downloads / "many.bin", data)
+    ranges = [r for _, r in _gets(server, "/many.bin")]
+    assert ranges[0] == "bytes=0-1048575"
+    assert not any(r and r.startswith("bytes=0-") for r in ranges[1:]), ranges
+
+
+def test_a_resumed_download_probes_one_byte(server: FaultServer, downloads: Path) -> None:
+    """Most of the file is here: a probe of a block would mostly go unread."""
+    data = payload(16 * MiB, seed=6)
+    url = server.add("/resumed.bin", data, rate=2 * MiB)
+    out = downloads / "resumed.bin"
+    proc = start_get(url, "-o", out, "-t", "2")
+    wait_for(
+        lambda: Store().has_saved(out) and server.bytes_sent("/resumed.bin") > 6 * MiB, 30, "6 MiB"
+    )
+    proc.kill()
+    proc.wait()
+    server.resource("/resumed.bin").rate = None
+    server.reset_counters()
+    result = run_get(url, "-o", out, "-t", "2")
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    requests = _gets(server, "/resumed.bin")
+    assert requests[0] == ("GET", "bytes=0-0"), requests
+
+
+def test_a_name_only_in_get_answers_is_used(server: FaultServer, downloads: Path) -> None:
+    data = payload(MiB, seed=7)
+    url = server.add(
+        "/obj",
+        data,
+        content_disposition='attachment; filename="report final.pdf"',
+        head_omits_disposition=True,
+    )
+    result = run_get(url, "-d", downloads)
+    assert result.code == 0, result.describe()
+    assert_saved(downloads / "report final.pdf", data)
+    assert [m for m, _ in _gets(server, "/obj")] == ["GET"]
+
+
+def test_a_queue_of_small_files_reuses_one_connection(server: FaultServer, downloads: Path) -> None:
+    """The next download to a server takes up the connection the last one left open."""
+    files = {f"/q{i}.bin": payload(256 * 1024, seed=10 + i) for i in range(6)}
+    urls = [server.add(route, data) for route, data in files.items()]
+    result = run_get(*urls, "-d", downloads, "-j", "1")
+    assert result.code == 0, result.describe()
+    for route, data in files.items():
+        assert_saved(downloads / route.lstrip("/"), data)
+    assert [r.method for r in server.requests] == ["GET"] * 6
+    assert len({r.client_port for r in server.requests}) == 1, server.requests
