@@ -149,8 +149,9 @@ class ConnectionCount:
             self.wanted = self._before or self.wanted
             return self._settle_at(ConnectionReason.NO_GAIN, math.inf)
         self._last_rate = rate
-        if now < self._quiet_until:  # the server's Retry-After
-            return self._settle_at(ConnectionReason.REFUSED, self._quiet_until)
+        if now < self._quiet_until:  # the server's Retry-After: a pause, not a verdict
+            self._settle_at(ConnectionReason.REFUSED, self._quiet_until)
+            return None
         cap = self._cap(now)
         target = min(cap, self.wanted + 1 if self._additive else 2 * self.wanted)
         if target <= self.wanted:
