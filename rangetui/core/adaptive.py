@@ -29,6 +29,10 @@ MAX_SETTLE_SECONDS = 2.0
 budget, a slow server): the window is then judged on those that do."""
 MIN_WINDOW_SECONDS = 0.25
 MAX_WINDOW_SECONDS = 2.0
+NO_GAIN_SECONDS = 1.0
+"""A step is judged a loss only over this long at least: a server that throttles sends
+in bursts (nginx's limit_rate, about one a second), so a short window can miss one.
+A gain is believed at once: a needless connection costs less than a missing one."""
 WINDOW_PER_SETTLE = 3.0
 """A window lasts three times what the new connections took to start streaming: short
 on loopback, where a decision every half second loses nothing; longer where round
@@ -104,7 +108,10 @@ class ConnectionCount:
             return None
         if now - self._window_at < self._window:
             return None
-        rate = (done - self._window_bytes) / (now - self._window_at)
+        elapsed = now - self._window_at
+        rate = (done - self._window_bytes) / elapsed
+        if not self._paid(rate) and elapsed < max(self._window, NO_GAIN_SECONDS):
+            return None  # not yet a verdict: the window grows
         return self._decide(now, rate)
 
     def refused(self, now: float, retry_after: float | None) -> str | None:
@@ -144,8 +151,7 @@ class ConnectionCount:
 
     def _decide(self, now: float, rate: float) -> str | None:
         """Grow while the last step paid; when it did not, go back to where it paid."""
-        last = self._last_rate
-        if last is not None and rate < last * (1 + MIN_GAIN):
+        if not self._paid(rate):
             self.wanted = self._before or self.wanted
             return self._settle_at(ConnectionReason.NO_GAIN, math.inf)
         self._last_rate = rate
@@ -162,6 +168,10 @@ class ConnectionCount:
         self._change(now, target, ConnectionReason.GROWING)
         self._before = before
         return None
+
+    def _paid(self, rate: float) -> bool:
+        last = self._last_rate
+        return last is None or rate >= last * (1 + MIN_GAIN)
 
     def _cap(self, now: float) -> int:
         if self._refused_at is not None and now < self._refused_until:
