@@ -80,6 +80,10 @@ class ConnectionCount:
         self._hold_until = math.inf
         self._resets: list[float] = []
         self._said: tuple[int, ConnectionReason] | None = None
+        self._slow_start = not fixed
+        """The first few double as soon as they all stream, unmeasured: a server that
+        caps connections has refused one of them by then, and on any other a window
+        at the start count would cost a throttled download what the count should win."""
         if not fixed and self.wanted >= ceiling:
             self._settle_at(ConnectionReason.CEILING, math.inf)
 
@@ -93,6 +97,8 @@ class ConnectionCount:
             if self._changed_at is None:
                 self._changed_at = now
             waited = now - self._changed_at
+            if self._slow_start and streaming >= self.wanted:
+                return self._start_over(now)
             if streaming >= self.wanted or waited >= MAX_SETTLE_SECONDS:
                 span = WINDOW_PER_SETTLE * waited
                 self._window = min(MAX_WINDOW_SECONDS, max(MIN_WINDOW_SECONDS, span))
@@ -125,6 +131,7 @@ class ConnectionCount:
         self._quiet_until = now + wait
         self._burst_until = now + SAME_BURST_SECONDS
         self._additive = True
+        self._slow_start = False
         self._last_rate = None
         self._change(now, max(1, self.wanted // 2), ConnectionReason.REFUSED)
         return f"the server refused a connection (busy); using {self.wanted} for now"
@@ -141,6 +148,7 @@ class ConnectionCount:
         """The user's count: used at once, and the most from now on. The user knows
         better than an old refusal, so that is forgotten."""
         self.ceiling = count
+        self._slow_start = False
         self._refused_at = None
         self._hold = 0.0
         self._last_rate = None
@@ -167,6 +175,14 @@ class ConnectionCount:
         before = self.wanted
         self._change(now, target, ConnectionReason.GROWING)
         self._before = before
+        return None
+
+    def _start_over(self, now: float) -> None:
+        """The slow start's one unmeasured step: the next count is the first measured."""
+        self._slow_start = False
+        target = min(self._cap(now), 2 * self.wanted)
+        if target > self.wanted:
+            self._change(now, target, ConnectionReason.GROWING)
         return None
 
     def _paid(self, rate: float) -> bool:

@@ -105,10 +105,32 @@ def test_growth_stops_when_more_do_not_go_faster() -> None:
 
 def test_a_small_gain_is_not_a_reason_to_grow() -> None:
     tuner, clock, _ = make(64)
-    run = Run(tuner, clock, lambda n: 10 * MiB * (1 + 0.05 * (n > 4))).ticks(10)
-    assert 8 in run.counts, "tried"
-    assert tuner.wanted == 4, "and went back: 5% is not worth twice the connections"
+    run = Run(tuner, clock, lambda n: 10 * MiB * (1 + 0.05 * (n > 8))).ticks(10)
+    assert 16 in run.counts, "tried"
+    assert tuner.wanted == 8, "and went back: 5% is not worth twice the connections"
     assert tuner.reason is ConnectionReason.NO_GAIN
+
+
+def test_the_first_few_double_as_soon_as_they_stream() -> None:
+    """Slow start: no window at the start count, so a throttled download loses a tick."""
+    tuner, clock, _ = make(16)
+    clock.now += TICK
+    tuner.observe(0, START_CONNECTIONS - 1)
+    assert tuner.wanted == START_CONNECTIONS, "not before every one streams"
+    clock.now += TICK
+    tuner.observe(MiB, START_CONNECTIONS)
+    assert tuner.wanted == 2 * START_CONNECTIONS
+
+
+def test_a_refusal_among_the_first_few_ends_the_slow_start() -> None:
+    tuner, clock, _ = make(16)
+    clock.now += TICK
+    tuner.observe(0, START_CONNECTIONS - 1)
+    tuner.server_busy()
+    assert tuner.wanted == START_CONNECTIONS // 2
+    clock.now += TICK
+    tuner.observe(MiB, START_CONNECTIONS // 2)
+    assert tuner.wanted == START_CONNECTIONS // 2, "measured from here, one at a time"
 
 
 def test_measuring_waits_until_the_new_connections_stream() -> None:
@@ -210,7 +232,7 @@ def test_fixed_never_changes() -> None:
 def test_a_user_count_is_used_at_once_and_is_the_new_ceiling() -> None:
     tuner, clock, _ = make(16)
     Run(tuner, clock, saturating(2)).ticks(5)
-    assert tuner.wanted == 4 and tuner.reason is ConnectionReason.NO_GAIN
+    assert tuner.wanted == 8 and tuner.reason is ConnectionReason.NO_GAIN
     assert tuner.set_connections(10) == 10
     assert tuner.ceiling == 10 and tuner.reason is ConnectionReason.CEILING
     Run(tuner, clock, per_connection(4 * MiB)).ticks(10)
