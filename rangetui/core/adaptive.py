@@ -98,7 +98,8 @@ class ConnectionCount:
                 self._changed_at = now
             waited = now - self._changed_at
             if self._slow_start and streaming >= self.wanted:
-                return self._start_over(now)
+                self._start_over(now)
+                return None
             if streaming >= self.wanted or waited >= MAX_SETTLE_SECONDS:
                 span = WINDOW_PER_SETTLE * waited
                 self._window = min(MAX_WINDOW_SECONDS, max(MIN_WINDOW_SECONDS, span))
@@ -183,7 +184,6 @@ class ConnectionCount:
         target = min(self._cap(now), 2 * self.wanted)
         if target > self.wanted:
             self._change(now, target, ConnectionReason.GROWING)
-        return None
 
     def _paid(self, rate: float) -> bool:
         last = self._last_rate
