@@ -150,7 +150,7 @@ def job_snapshot(
         running=live is not None,
         retries=live.retries if live is not None else 0,
         message=terminal_safe(live.message) if live is not None else "",
-        error=safe_or_none(job.error),
+        error=safe_or_none(job.error or _live_failure(status, live)),
         etag=safe_or_none((live.etag if live is not None else None) or job.etag),
         last_modified=safe_or_none(
             (live.last_modified if live is not None else None) or job.last_modified
@@ -160,6 +160,12 @@ def job_snapshot(
         finished=job.finished,
         blocks=_blocks(status, size, live, stored) if detail else None,
     )
+
+
+def _live_failure(status: Phase, live: DownloadSnapshot | None) -> str | None:
+    """A download that has failed but is not reaped yet: its own message is the error
+    (else `get`, which stops at FAILED, would print the record's error: None)."""
+    return live.message if live is not None and status is Phase.FAILED else None
 
 
 def _blocks(
