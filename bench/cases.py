@@ -27,6 +27,8 @@ class Env:
     spawner: Spawner
     restart_server: Callable[[], None] = lambda: None
     """Before a straggler run: so that nginx numbers its connections from 1 again."""
+    capped_log: Path | None = None
+    """nginx's access log of /capped/: how many requests it refused with 503."""
 
     def url(self, location: str, name: str) -> str:
         return f"{self.base_url}/{location}/{name}"
@@ -101,6 +103,29 @@ class StragglerLog:
 
 
 @dataclass
+class CappedLog:
+    """Counts the requests and 503 refusals in nginx's /capped/ access log for one run."""
+
+    path: Path | None
+    offset: int = 0
+
+    def mark(self) -> None:
+        exists = self.path is not None and self.path.exists()
+        self.offset = self.path.stat().st_size if self.path is not None and exists else 0
+
+    def counts(self) -> dict[str, float]:
+        """requests, refused (503) and conns (distinct client ports) since ``mark``."""
+        if self.path is None or not self.path.exists():
+            return {"requests": 0, "refused": 0, "conns": 0}
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            rows = [line.split() for line in f.read().decode("ascii", "replace").splitlines()]
+        rows = [r for r in rows if len(r) >= 4]
+        refused = sum(1 for r in rows if r[3] == "503")
+        return {"requests": len(rows), "refused": refused, "conns": len({r[0] for r in rows})}
+
+
+@dataclass
 class CommandCase:
     """A tool run as a child process; outputs checked by sha256 and then deleted."""
 
@@ -110,6 +135,7 @@ class CommandCase:
     argv: Argv
     expected: list[tuple[str, str]]  # (path relative to the out dir, data file name)
     straggler: bool = False
+    capped: bool = False
     notes: list[str] = field(default_factory=list)
 
     def run(self, env: Env) -> Sample:
@@ -118,6 +144,8 @@ class CommandCase:
             env.restart_server()
         log = StragglerLog(env.straggler_log)
         log.mark()
+        capped = CappedLog(env.capped_log)
+        capped.mark()
         try:
             sample = run_measured(
                 env.spawner,
@@ -137,6 +165,8 @@ class CommandCase:
             if self.straggler:
                 conns, slow, requests = log.connections()
                 sample.extra.update(conns=conns, slow=slow, requests=requests)
+            if self.capped:
+                sample.extra.update(capped.counts())
             return sample
         except OSError as e:
             return failed(f"could not run: {e}")

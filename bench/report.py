@@ -108,7 +108,12 @@ def _notes(st: Stats) -> str:
     bad = [s for s in st.samples if not s.ok]
     if bad:
         parts.append(f"{len(bad)}/{len(st.samples)} failed: {bad[0].error}")
-    if "conns" in st.extra:
+    if "refused" in st.extra:
+        runs = [
+            f"{s.extra['refused']:.0f}/{s.extra['requests']:.0f}" for s in st.samples if s.extra
+        ]
+        parts.append(f"503s/requests per run: {' '.join(runs)}")
+    elif "conns" in st.extra:
         runs = [f"{s.extra['slow']:.0f}/{s.extra['conns']:.0f}" for s in st.samples if s.extra]
         parts.append(f"slow/all conns per run: {' '.join(runs)}")
     if "details_kbps" in st.extra:

@@ -128,6 +128,7 @@ def calibrate(template: Env, prefix: Path, data: Path) -> tuple[int, str]:
     for workers in (1, 2):
         with Nginx(prefix, data, workers) as server:
             env = replace(template, base_url=server.base_url, straggler_log=server.straggler_log)
+            env = replace(env, capped_log=server.capped_log)
             total = 0.0
             for case in unthrottled().cases:
                 s = case.run(env)
@@ -224,6 +225,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     features = Features(
         tui_exit_when_done=EXIT_FLAG in help_text(rangetui),
         get_jobs="--max-jobs" in help_text([*rangetui, "get"]),
+        fixed="--fixed" in help_text([*rangetui, "get"]),
     )
     workloads = [build(name, features) for name in args.workloads]
     files = list(dict.fromkeys(f for wl in workloads for f in wl.files))
@@ -254,6 +256,7 @@ def execute(plan: Plan, spawner: Spawner) -> list[WorkloadResult]:
     with Nginx(plan.prefix, plan.data, workers) as server:
         say(f"nginx on {server.base_url}, worker_processes {workers}")
         env = replace(env, base_url=server.base_url, restart_server=server.restart)
+        env = replace(env, capped_log=server.capped_log)
         write_lists(plan.work, plan.workloads, server.base_url)
         return [run_workload(wl, env, args.runs) for wl in plan.workloads]
 

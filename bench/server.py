@@ -20,6 +20,7 @@ RATE = "4m"  # per connection for /throttled/ and /straggler/ (nginx: m = MiB)
 SLOW_RATE = "400k"  # the straggler's rate: ten times less
 SLOW_EVERY = 8  # straggler: one connection in eight is slow ...
 SLOW_FIRST = 3  # ... the 3rd, 11th, 19th ... that nginx accepts after a (re)start
+CAP = 3  # /capped/: requests at once per client; more get 503 (limit_conn)
 SLOW_MAP_SIZE = 4096  # serials listed in the map; a straggler run uses a few dozen
 
 
@@ -63,6 +64,7 @@ def render(prefix: Path, data: Path, port: int, workers: int) -> str:
         "rate": RATE,
         "slow_rate": SLOW_RATE,
         "slow_map": slow_map_lines(),
+        "cap": str(CAP),
     }
     text = TEMPLATE.read_text(encoding="utf-8")
     for key, value in fields.items():
@@ -90,6 +92,10 @@ class Nginx:
     @property
     def straggler_log(self) -> Path:
         return self.prefix / "straggler.log"
+
+    @property
+    def capped_log(self) -> Path:
+        return self.prefix / "capped.log"
 
     def _argv(self, *extra: str) -> list[str]:
         conf = self.prefix / "nginx.conf"

@@ -1,4 +1,5 @@
-"""The seven workloads of issue 4: their cases, their data files and their targets."""
+"""The workloads of issue 4, and `capped` for the adaptive connection count: their
+cases, their data files and their targets."""
 
 from __future__ import annotations
 
@@ -68,25 +69,34 @@ def _aria(label: str, slug: str, f: DataFile, location: str, *flags: str) -> Com
     return CommandCase(label, slug, f.size, aria2c(location, f.name, *flags), [(f.name, f.name)])
 
 
-def unthrottled() -> Workload:
+FIXED_LABEL = "rangetui -t{n} --fixed"
+
+
+def _fixed_case(slug: str, f: DataFile, location: str, n: int) -> CommandCase:
+    """Today's count against the count as it was: exactly -t, from the first request."""
+    return _get(FIXED_LABEL.format(n=n), slug, f, location, "-t", str(n), "--fixed")
+
+
+def unthrottled(fixed: bool = False) -> Workload:
+    """With ``fixed`` (a rangetui that has --fixed), also the adaptive count against it."""
     rt, ar, cu = "rangetui -t8", "aria2c -x8 -s8 -k1M", "curl"
+    cases: list[Case] = [
+        _get(rt, "u-rangetui", FILE_1G, "data", "-t", "8"),
+        _aria(ar, "u-aria2c", FILE_1G, "data", "-x8", "-s8", *ARIA2_SPLIT),
+        CommandCase(cu, "u-curl", GiB, curl("data", FILE_1G.name), [(FILE_1G.name, FILE_1G.name)]),
+    ]
+    pairs = [(rt, ar), (rt, cu)]
+    checks = [Check(rt, "wall", 0.5, ar), Check(rt, "cpu", 1.0, ar), Check(rt, "wall", 1.0, cu)]
+    if fixed:
+        cases.append(_fixed_case("u-fixed", FILE_1G, "data", 8))
+        pairs.append((rt, FIXED_LABEL.format(n=8)))
+        checks.append(Check(rt, "wall", 1.05, FIXED_LABEL.format(n=8)))
     return Workload(
-        "unthrottled-1g",
-        "1 GiB over loopback with no rate limit.",
-        [
-            _get(rt, "u-rangetui", FILE_1G, "data", "-t", "8"),
-            _aria(ar, "u-aria2c", FILE_1G, "data", "-x8", "-s8", *ARIA2_SPLIT),
-            CommandCase(
-                cu, "u-curl", GiB, curl("data", FILE_1G.name), [(FILE_1G.name, FILE_1G.name)]
-            ),
-        ],
-        [FILE_1G],
-        [(rt, ar), (rt, cu)],
-        [Check(rt, "wall", 0.5, ar), Check(rt, "cpu", 1.0, ar), Check(rt, "wall", 1.0, cu)],
+        "unthrottled-1g", "1 GiB over loopback with no rate limit.", cases, [FILE_1G], pairs, checks
     )
 
 
-def throttled() -> Workload:
+def throttled(fixed: bool = False) -> Workload:
     cases: list[Case] = []
     pairs: list[tuple[str, str]] = []
     checks: list[Check] = []
@@ -98,6 +108,10 @@ def throttled() -> Workload:
         )
         pairs.append((rt, ar))
         checks.append(Check(rt, "wall", 1.02, ar))
+        if fixed:
+            cases.append(_fixed_case(f"t{n}-fixed", FILE_100M, "throttled", n))
+            pairs.append((rt, FIXED_LABEL.format(n=n)))
+            checks.append(Check(rt, "wall", 1.05, FIXED_LABEL.format(n=n)))
     return Workload(
         "throttled-100m",
         "100 MiB, nginx limit_rate 4m per connection, at 8 and at 16 connections.",
@@ -105,6 +119,23 @@ def throttled() -> Workload:
         [FILE_100M],
         pairs,
         checks,
+    )
+
+
+def capped(fixed: bool) -> Workload:
+    """nginx refuses a client's 4th request at once (limit_conn 3, 503) and throttles each:
+    the adaptive count must find 3 with few refusals and lose little against -t3."""
+    rt, ref = "rangetui -t8", FIXED_LABEL.format(n=3) if fixed else "rangetui -t3"
+    adaptive = _get(rt, "c-rangetui", FILE_100M, "capped", "-t", "8")
+    three = _get(ref, "c-fixed3", FILE_100M, "capped", "-t", "3", *(("--fixed",) if fixed else ()))
+    adaptive.capped = three.capped = True
+    return Workload(
+        "capped",
+        "100 MiB, at most 3 requests at once per client (nginx limit_conn, 503 beyond), 4m each.",
+        [adaptive, three],
+        [FILE_100M],
+        [(rt, ref)],
+        [Check(rt, "wall", 1.1, ref)],
     )
 
 
@@ -213,6 +244,7 @@ NAMES = (
     "big-4g",
     "fine-blocks",
     "tui",
+    "capped",
 )
 
 
@@ -222,12 +254,17 @@ class Features:
 
     tui_exit_when_done: bool = False  # `rangetui URL --exit-when-done`
     get_jobs: bool = False  # `rangetui get -j N`
+    fixed: bool = False  # `rangetui get --fixed`: the count is adaptive without it
 
 
 def build(name: str, features: Features) -> Workload:
+    if name == "capped":
+        return capped(features.fixed)
+    if name == "unthrottled-1g":
+        return unthrottled(features.fixed)
+    if name == "throttled-100m":
+        return throttled(features.fixed)
     table = {
-        "unthrottled-1g": unthrottled,
-        "throttled-100m": throttled,
         "straggler": straggler,
         "big-4g": big,
         "fine-blocks": fine_blocks,

@@ -97,7 +97,14 @@ def add_download_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="save as OUT (one URL only)")
     parser.add_argument("-d", "--dir", type=_directory, default=Path("."), help="save into DIR")
     parser.add_argument(
-        "-t", "--threads", type=_connections, default=8, help="connections per file (default 8)"
+        "-t",
+        "--threads",
+        type=_connections,
+        default=8,
+        help="the most connections per file (default 8); fewer while more do not go faster",
+    )
+    parser.add_argument(
+        "--fixed", action="store_true", help="use exactly -t connections: no adaptive count"
     )
     parser.add_argument(
         "-s",
@@ -217,6 +224,7 @@ def options_from(args: argparse.Namespace) -> Options:
         verify = str(args.ca_bundle)
     return Options(
         connections=args.threads,
+        fixed=args.fixed,
         block_size=args.block_size,
         buffer_size=args.buffer_size,
         retries=args.retries,

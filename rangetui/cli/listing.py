@@ -25,6 +25,9 @@ def job_json(job: JobSnapshot) -> dict[str, Any]:
         "completed": job.completed,
         "speed": job.speed,
         "connections": job.connections,
+        "connection_target": job.connection_target,
+        "connection_reason": job.connection_reason,
+        "connection_note": job.connection_note,
         "target": job.target,
         "error": job.error,
         "url": job.url,
@@ -46,6 +49,8 @@ def table(jobs: Sequence[JobSnapshot], width: int | None = None) -> list[str]:
         lines.append(_row(_cells(job), widths))
         if job.status is Phase.FAILED and job.error:
             lines.append(_fit("  " + job.error, width))
+        elif job.status is Phase.DOWNLOADING and job.connection_note:
+            lines.append(_fit("  " + job.connection_note, width))
     return lines
 
 

@@ -60,18 +60,21 @@ class ProgressPrinter:
 
 
 def progress_line(jobs: Sequence[JobSnapshot]) -> str:
-    """One line for one file, or for several with their totals."""
+    """One line for one file, or for several with their totals. One file says how many
+    connections it aims at, and why ("4 connections: the server refused more")."""
     completed = sum(j.completed for j in jobs)
     speed = sum(j.speed for j in jobs)
-    conns = sum(j.connections for j in jobs)
+    conns = f"{sum(j.connections for j in jobs)} conn"
+    if len(jobs) == 1:
+        conns = jobs[0].connection_note or conns
     sizes = [j.size for j in jobs]
     done = format_size(completed)
     if None in sizes:
-        return f"{done}  {format_rate(speed)}  [{conns} conn]"
+        return f"{done}  {format_rate(speed)}  [{conns}]"
     size = sum(s or 0 for s in sizes)
     pct = 100.0 * completed / size if size else 100.0
     eta = max(0, size - completed) / speed if speed > 0 else None
     return (
         f"{pct:5.1f}%  {done} / {format_size(size)}  {format_rate(speed)}"
-        f"  ETA {format_eta(eta)}  [{conns} conn]"
+        f"  ETA {format_eta(eta)}  [{conns}]"
     )

@@ -85,7 +85,7 @@ class Download:
         self._retries = 0
         self._speed = 0.0
         self._speedo = Speedometer()
-        self._tuner = ConnectionTuner(self.options.connections, on_event=self.event)
+        self._tuner = ConnectionTuner.of(self.options, self.event)
         self._first = FirstConnection(self.options, self.store, budget)
         self.limiter = RateLimiter(self.options.limit_rate, parent=shared_limit)
         """This download's limit (None: none of its own), under the engine's shared one."""
@@ -111,6 +111,8 @@ class Download:
             message=self._message,
             etag=remote.etag if remote else None,
             last_modified=remote.last_modified if remote else None,
+            connection_target=self._tuner.wanted if pool else 0,
+            connection_reason=self._tuner.reason if pool else "",
         )
 
     def set_connections(self, count: int) -> None:

@@ -24,6 +24,22 @@ from rangetui.core.types import (
     options_to_json,
 )
 
+QUEUE_VERSION = 2
+"""The job records' own version, inside the store's envelope. 1: before --fixed, when
+every job used exactly its -t connections; 2: ``options.fixed`` says whether it does."""
+
+
+def migrate(item: dict[str, Any], version: int) -> dict[str, Any]:
+    """A saved job record brought up to QUEUE_VERSION. A version-1 job was saved before
+    counts adapted: it had no say, so it gets today's default (adaptive, -t the most)."""
+    if not isinstance(item, dict):
+        raise TypeError("a job record is an object")
+    if version < 2:
+        options = dict(item.get("options") or {})
+        options.setdefault("fixed", False)
+        item = {**item, "options": options}
+    return item
+
 
 @dataclass(frozen=True)
 class Job:
@@ -121,16 +137,18 @@ class JobList:
             return [], None
         jobs: list[Job] = []
         skipped = 0
+        version = data.get("version", 1) if isinstance(data, dict) else 1
         for item in data.get("jobs", []) if isinstance(data, dict) else []:
             try:
-                jobs.append(Job.from_json(item))
+                jobs.append(Job.from_json(migrate(item, int(version))))
             except (KeyError, TypeError, ValueError):
                 skipped += 1
         note = f"skipped {skipped} unreadable job(s) in {self.path}" if skipped else None
         return jobs, note
 
     def save(self, jobs: list[Job]) -> None:
-        atomic_write_json(self.path, {"jobs": [job.to_json() for job in jobs]})
+        data = {"version": QUEUE_VERSION, "jobs": [job.to_json() for job in jobs]}
+        atomic_write_json(self.path, data)
 
 
 class MemoryJobList(JobList):

@@ -94,6 +94,7 @@ class WorkerPool:
                 raise Cancelled("interrupted")
             if s.errors:
                 raise s.errors[0]
+            self.tuner.observe(s.bmap.completed, self._streaming())
             self._keep_workers()
             on_tick(s.bmap.completed)
             s.wake.wait(TICK_SECONDS)
@@ -127,6 +128,10 @@ class WorkerPool:
             for wid, slot in sorted(s.slots.items())
             if slot.active
         )
+
+    def _streaming(self) -> int:
+        """Connections with a response open: what a new count has reached so far."""
+        return sum(1 for slot in list(self.shared.slots.values()) if slot.active)
 
     def _keep_workers(self) -> None:
         """As many workers as there are ranges to fetch, up to the wanted connections; a

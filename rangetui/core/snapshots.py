@@ -13,7 +13,7 @@ from typing import Any
 from rangetui.core.intervals import MapSnapshot
 from rangetui.core.jobs import Job
 from rangetui.core.text import safe_or_none, terminal_safe
-from rangetui.core.types import ConnectionView, DownloadSnapshot, Phase
+from rangetui.core.types import ConnectionView, DownloadSnapshot, Phase, connections_note
 from rangetui.core.urls import redact
 
 SNAPSHOT_VERSION = 1
@@ -54,6 +54,10 @@ class JobSnapshot:
     speed: float = 0.0
     connection_views: tuple[ConnectionView, ...] = ()
     wanted_connections: int = 1
+    connection_target: int = 0
+    """How many connections the running download aims at now (0: not parallel)."""
+    connection_reason: str = ""
+    """Why (a ConnectionReason value); front ends word it with ``connection_note``."""
     limit_rate: int | None = None
     """The job's own speed limit (bytes/s), if it has one."""
     block_size: int = 1
@@ -71,6 +75,15 @@ class JobSnapshot:
     @property
     def connections(self) -> int:
         return len(self.connection_views)
+
+    @property
+    def connection_note(self) -> str | None:
+        """'4 connections: the server refused more', while a parallel download runs."""
+        if not self.running or self.connection_target <= 0:
+            return None
+        return connections_note(
+            self.connection_target, self.connection_reason, self.wanted_connections
+        )
 
     @property
     def eta(self) -> float | None:
@@ -130,12 +143,14 @@ def job_snapshot(
         speed=live.speed if live is not None and status is Phase.DOWNLOADING else 0.0,
         connection_views=live.connections if live is not None else (),
         wanted_connections=job.options.connections,
+        connection_target=live.connection_target if live is not None else 0,
+        connection_reason=live.connection_reason if live is not None else "",
         limit_rate=job.options.limit_rate,
         block_size=job.options.block_size,
         running=live is not None,
         retries=live.retries if live is not None else 0,
         message=terminal_safe(live.message) if live is not None else "",
-        error=safe_or_none(job.error),
+        error=safe_or_none(job.error or _live_failure(status, live)),
         etag=safe_or_none((live.etag if live is not None else None) or job.etag),
         last_modified=safe_or_none(
             (live.last_modified if live is not None else None) or job.last_modified
@@ -145,6 +160,12 @@ def job_snapshot(
         finished=job.finished,
         blocks=_blocks(status, size, live, stored) if detail else None,
     )
+
+
+def _live_failure(status: Phase, live: DownloadSnapshot | None) -> str | None:
+    """A download that has failed but is not reaped yet: its own message is the error
+    (else `get`, which stops at FAILED, would print the record's error: None)."""
+    return live.message if live is not None and status is Phase.FAILED else None
 
 
 def _blocks(
@@ -198,6 +219,8 @@ def job_to_json(job: JobSnapshot) -> dict[str, Any]:
         "connections": job.connections,
         "connection_views": [[v.wid, v.start, v.pos, v.end, v.rate] for v in job.connection_views],
         "wanted_connections": job.wanted_connections,
+        "connection_target": job.connection_target,
+        "connection_reason": job.connection_reason,
         "limit_rate": job.limit_rate,
         "block_size": job.block_size,
         "running": job.running,
@@ -231,6 +254,8 @@ def job_from_json(data: dict[str, Any]) -> JobSnapshot:
         speed=float(data["speed"]),
         connection_views=views,
         wanted_connections=int(data["wanted_connections"]),
+        connection_target=int(data.get("connection_target", 0)),
+        connection_reason=str(data.get("connection_reason", "")),
         limit_rate=_opt_int(data.get("limit_rate")),
         block_size=int(data["block_size"]),
         running=bool(data["running"]),

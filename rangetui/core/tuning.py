@@ -12,6 +12,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from rangetui.core.adaptive import ConnectionCount
+from rangetui.core.types import ConnectionReason, Options
+
 MIN_CONNECTIONS = 1
 MAX_CONNECTIONS = 64
 FIRST_REQUEST_BYTES = 4 * 1024 * 1024
@@ -39,42 +42,76 @@ class ConnectionTuner:
         self,
         connections: int,
         *,
+        fixed: bool = False,
         clock: Clock = time.monotonic,
         on_event: Callable[[str], None] = lambda _msg: None,
     ) -> None:
         self.clock = clock
         self._on_event = on_event
         self._lock = threading.Lock()
-        self._wanted = _clamp(connections)
+        self._count = ConnectionCount(_clamp(connections), fixed, clock())
+
+    @classmethod
+    def of(cls, options: Options, on_event: Callable[[str], None]) -> ConnectionTuner:
+        """A download's tuner: -t, and whether --fixed holds it there."""
+        return cls(options.connections, fixed=options.fixed, on_event=on_event)
 
     # -- how many ---------------------------------------------------------------------
 
     @property
     def wanted(self) -> int:
-        """The one count every part of a download goes by (the user's, less busy refusals)."""
+        """The one count every part of a download goes by: the adaptive count, below
+        the user's (or exactly the user's, with --fixed)."""
         with self._lock:
-            return self._wanted
+            return self._count.wanted
+
+    @property
+    def ceiling(self) -> int:
+        """The user's count (-t, or the last one set from a front end)."""
+        with self._lock:
+            return self._count.ceiling
+
+    @property
+    def reason(self) -> ConnectionReason:
+        """Why ``wanted`` is what it is, for the snapshot."""
+        with self._lock:
+            return self._count.reason
 
     def keeps(self, wid: int) -> bool:
         """Workers are numbered from 0, so those at or past the count are the extra ones."""
         return wid < self.wanted
 
     def set_connections(self, count: int) -> int:
-        """The user's new count, clamped to what a front end may ask for; returns it."""
+        """The user's new count, clamped to what a front end may ask for; used at once,
+        and the most the adaptive count may reach from then on. Returns it."""
         with self._lock:
-            self._wanted = _clamp(count)
-            return self._wanted
+            self._count.set_ceiling(self.clock(), _clamp(count))
+            return self._count.wanted
 
-    def server_busy(self) -> None:
-        """A 429/503 while other connections work: the server most likely caps connections
-        per client, so use one fewer, but never none."""
+    def observe(self, done: int, streaming: int) -> None:
+        """The pool's tick: bytes done so far, connections streaming now. Growth is
+        decided here, from the throughput these add up to."""
         with self._lock:
-            lowered = self._wanted > MIN_CONNECTIONS
-            if lowered:
-                self._wanted -= 1
-            wanted = self._wanted
-        if lowered:  # told outside the lock: the listener may take its own
-            self._on_event(f"the server refused a connection (busy); using {wanted}")
+            said = self._count.observe(self.clock(), done, streaming)
+        self._say(said)
+
+    def server_busy(self, retry_after: float | None = None) -> None:
+        """A 429/503 while other connections work: the server most likely caps connections
+        per client, so use half as many for now, but never none."""
+        with self._lock:
+            said = self._count.refused(self.clock(), retry_after)
+        self._say(said)
+
+    def connection_lost(self) -> None:
+        """A connection dropped without an HTTP answer: several close together are
+        taken as a refusal (a server shedding load by resetting connections)."""
+        with self._lock:
+            said = self._count.lost(self.clock())
+        self._say(said)
+
+    def _say(self, said: str | None) -> None:
+        if said is not None:  # told outside the lock: the listener may take its own
+            self._on_event(said)
 
     # -- how much per request ---------------------------------------------------------
 

@@ -48,6 +48,9 @@ class Options:
     """Per-download settings, from the command line or the add dialog."""
 
     connections: int = 8
+    """The most connections (-t): adaptive downloads find their count below it."""
+    fixed: bool = False
+    """--fixed: exactly ``connections``, never fewer or more (no adaptive count)."""
     block_size: int = 1024 * 1024
     buffer_size: int = 1024 * 1024
     retries: int = 5
@@ -118,6 +121,40 @@ def same_etag(a: str, b: str) -> bool:
     return a.removeprefix("W/") == b.removeprefix("W/")
 
 
+class ConnectionReason(StrEnum):
+    """Why a download uses the connections it does: plain data for any front end."""
+
+    NONE = ""
+    GROWING = "growing"
+    CEILING = "ceiling"
+    REFUSED = "refused"
+    NO_GAIN = "no-gain"
+    FIXED = "fixed"
+
+
+_REASON_TEXT = {
+    ConnectionReason.GROWING: "trying more",
+    ConnectionReason.REFUSED: "the server refused more",
+    ConnectionReason.NO_GAIN: "more did not go faster",
+}
+
+
+def connections_note(count: int, reason: str, ceiling: int) -> str:
+    """One short sentence for every front end alike: how many connections, and why.
+    An unknown reason (from a newer engine) is shown as the count alone."""
+    counted = f"{count} connection{'' if count == 1 else 's'}"
+    try:
+        why = ConnectionReason(reason)
+    except ValueError:
+        return counted
+    if why is ConnectionReason.CEILING:
+        return f"{counted}: the most asked for (-t {ceiling})"
+    if why is ConnectionReason.FIXED:
+        return f"{counted}: fixed (--fixed)"
+    text = _REASON_TEXT.get(why)
+    return f"{counted}: {text}" if text else counted
+
+
 @dataclass(frozen=True)
 class ConnectionView:
     """One connection's range and its own measured speed (bytes/s)."""
@@ -145,3 +182,7 @@ class DownloadSnapshot:
     message: str
     etag: str | None = None
     last_modified: str | None = None
+    connection_target: int = 0
+    """The tuner's count (0: not a parallel download)."""
+    connection_reason: str = ""
+    """A ConnectionReason value: why ``connection_target`` connections."""

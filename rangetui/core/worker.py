@@ -291,8 +291,10 @@ class Worker(threading.Thread):
         if error.busy and s.others_active(self.wid):
             # Most likely a per-client connection limit: fewer connections, no strike.
             s.bmap.release(claim.segment, backoff=backoff_delay(1, error.retry_after))
-            s.tuner.server_busy()
+            s.tuner.server_busy(error.retry_after)
             return
+        if error.status is None:  # dropped, not answered: several at once are a refusal
+            s.tuner.connection_lost()
         failures = s.bmap.failures(claim.segment) + 1
         delay = backoff_delay(failures, error.retry_after)
         s.bmap.release(claim.segment, failed=True, backoff=delay)

@@ -343,5 +343,5 @@ def heatmap_title(job: JobSnapshot) -> str:
         parts += [format_size(job.size), f"{blocks} blocks of {format_size(block)}"]
     if job.running:
         count = max(job.connections, 1)
-        parts.append(f"{count} connection{'s' if count > 1 else ''}")
+        parts.append(job.connection_note or f"{count} connection{'s' if count > 1 else ''}")
     return " · ".join(parts)

@@ -107,6 +107,8 @@ def details_lines(
 ) -> list[Text]:
     lines = [Text(f" {job.name}", style="bold underline"), Text()]
     _row(lines, width, "Status", _status(job))
+    if job.connection_note:
+        _row(lines, width, "Count", job.connection_note)
     for label, value in (
         ("URL", job.url),
         ("Path", _path(job)),

@@ -46,6 +46,7 @@ interval = st.tuples(count, count)
 options = st.builds(
     Options,
     connections=st.integers(1, 64),
+    fixed=st.booleans(),
     block_size=st.integers(1, 2**30),
     buffer_size=st.integers(1, 2**26),
     retries=st.integers(0, 100),
@@ -92,6 +93,8 @@ jobs = st.builds(
     speed=rate,
     connection_views=st.lists(views, max_size=3).map(tuple),
     wanted_connections=st.integers(1, 64),
+    connection_target=st.integers(0, 64),
+    connection_reason=text,
     limit_rate=maybe_count,
     block_size=st.integers(1, 2**30),
     running=st.booleans(),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from rangetui.core.tuning import (
@@ -127,50 +125,17 @@ def test_reconnects_are_spaced(clock: FakeClock) -> None:
 # -- how many connections -------------------------------------------------------------
 
 
-def test_busy_backs_off_by_one_and_stops_at_one(clock: FakeClock) -> None:
-    events: list[str] = []
-    tuner = ConnectionTuner(3, clock=clock, on_event=events.append)
-    tuner.server_busy()
-    assert tuner.wanted == 2
-    tuner.server_busy()
-    assert tuner.wanted == 1
-    tuner.server_busy()
-    assert tuner.wanted == 1, "never below one connection"
-    assert events == [
-        "the server refused a connection (busy); using 2",
-        "the server refused a connection (busy); using 1",
-    ], "nothing is said when nothing changes"
-
-
 @pytest.mark.parametrize(
     ("asked", "expected"), [(0, 1), (-5, 1), (1, 1), (8, 8), (64, 64), (65, 64), (1000, 64)]
 )
 def test_set_connections_clamps(asked: int, expected: int) -> None:
-    tuner = ConnectionTuner(8)
+    tuner = ConnectionTuner(8, fixed=True)
     assert tuner.set_connections(asked) == expected
     assert tuner.wanted == expected
 
 
 def test_extra_workers_are_the_highest_numbered() -> None:
-    tuner = ConnectionTuner(3)
+    tuner = ConnectionTuner(3, fixed=True)
     assert [tuner.keeps(w) for w in range(4)] == [True, True, True, False]
     tuner.set_connections(1)
     assert [tuner.keeps(w) for w in range(2)] == [True, False]
-
-
-def test_concurrent_busy_refusals_lose_no_decrement() -> None:
-    """Workers report refusals at the same time: each one counts exactly once."""
-    tuner = ConnectionTuner(64)
-    start = threading.Barrier(8)
-
-    def refuse() -> None:
-        start.wait()
-        for _ in range(5):
-            tuner.server_busy()
-
-    threads = [threading.Thread(target=refuse) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert tuner.wanted == 64 - 8 * 5
