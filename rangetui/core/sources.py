@@ -227,6 +227,9 @@ class SourceSet:
         self.say(f"{source.name}: {why}")
 
     def views(self) -> tuple[SourceView, ...]:
+        """Each server, for snapshots; none when the URL is the only one."""
+        if len(self.all) == 1:
+            return ()
         with self._lock:
             conns = Counter(s.index for s in self._assigned.values() if s.live)
         return tuple(
