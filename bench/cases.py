@@ -187,6 +187,17 @@ def rangetui_get(location: str, name: str, *flags: str) -> Argv:
     return argv
 
 
+def rangetui_mirrored(location: str, mirror: str, name: str, *flags: str) -> Argv:
+    """`rangetui get` of ``location``'s file with the same file at ``mirror`` as a mirror."""
+
+    def argv(env: Env, p: Paths) -> list[str]:
+        out = p.out / Path(name).name
+        url, other = env.url(location, name), env.url(mirror, name)
+        return [*env.rangetui, "get", "-q", url, "--mirror", other, "-o", str(out), *flags]
+
+    return argv
+
+
 def rangetui_list(list_name: str, *flags: str) -> Argv:
     def argv(env: Env, p: Paths) -> list[str]:
         return [

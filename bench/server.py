@@ -18,6 +18,7 @@ START_SECONDS = 10.0
 STOP_SECONDS = 10.0
 RATE = "4m"  # per connection for /throttled/ and /straggler/ (nginx: m = MiB)
 SLOW_RATE = "400k"  # the straggler's rate: ten times less
+MIRROR_RATE = "128k"  # /slowmirror/: a mirror 32 times slower per connection than /throttled/
 SLOW_EVERY = 8  # straggler: one connection in eight is slow ...
 SLOW_FIRST = 3  # ... the 3rd, 11th, 19th ... that nginx accepts after a (re)start
 CAP = 3  # /capped/: requests at once per client; more get 503 (limit_conn)
@@ -63,6 +64,7 @@ def render(prefix: Path, data: Path, port: int, workers: int) -> str:
         "port": str(port),
         "rate": RATE,
         "slow_rate": SLOW_RATE,
+        "mirror_rate": MIRROR_RATE,
         "slow_map": slow_map_lines(),
         "cap": str(CAP),
     }

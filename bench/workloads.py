@@ -13,6 +13,7 @@ from cases import (
     curl,
     rangetui_get,
     rangetui_list,
+    rangetui_mirrored,
 )
 from datafiles import DataFile, GiB, MiB, small_files
 from tuirun import TuiCase
@@ -176,6 +177,32 @@ def many_small(get_jobs: bool) -> Workload:
     )
 
 
+def mirrors() -> Workload:
+    """A fast server (/throttled/, 4m per connection) with a slow mirror (/slowmirror/,
+    128k) against the fast one alone, and the other way round (the slow one as the URL)."""
+    fast_slow, alone = "rangetui fast + slow mirror", "rangetui fast alone"
+    slow_fast = "rangetui slow + fast mirror"
+    f = FILE_100M
+    expected = [(f.name, f.name)]
+
+    def mirrored(label: str, slug: str, url: str, mirror: str) -> CommandCase:
+        argv = rangetui_mirrored(url, mirror, f.name, "-t", "8")
+        return CommandCase(label, slug, f.size, argv, expected)
+
+    return Workload(
+        "mirrors",
+        "100 MiB from /throttled/ (4m per connection) with a mirror at 128k, against alone.",
+        [
+            mirrored(fast_slow, "mi-fast-slow", "throttled", "slowmirror"),
+            _get(alone, "mi-alone", f, "throttled", "-t", "8"),
+            mirrored(slow_fast, "mi-slow-fast", "slowmirror", "throttled"),
+        ],
+        [f],
+        [(fast_slow, alone)],
+        [Check(fast_slow, "wall", 1.1, alone)],
+    )
+
+
 def big() -> Workload:
     big_, ref = "rangetui 4 GiB", "rangetui 100 MiB"
     return Workload(
@@ -245,6 +272,7 @@ NAMES = (
     "fine-blocks",
     "tui",
     "capped",
+    "mirrors",
 )
 
 
@@ -268,6 +296,7 @@ def build(name: str, features: Features) -> Workload:
         "straggler": straggler,
         "big-4g": big,
         "fine-blocks": fine_blocks,
+        "mirrors": mirrors,
     }
     if name == "tui":
         return tui(features.tui_exit_when_done)

@@ -71,7 +71,8 @@ def queue_entries(
         directory, output = entry.where(args)
         if entry.output is None and output is not None:
             output = output.expanduser().absolute()  # -o: from where the command runs
-        ids.append(engine.add(entry.url, directory, output, entry.options(options), paused=paused))
+        opts = entry.options(options)
+        ids.append(engine.add(entry.url, directory, output, opts, paused, entry.mirrors))
     return ids
 
 

@@ -95,6 +95,13 @@ def add_download_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("urls", nargs="*", metavar="URL", help="http or https URLs")
     parser.add_argument("-i", "--input-file", type=Path, help="read URLs from FILE (- for stdin)")
     parser.add_argument("-o", "--output", type=Path, help="save as OUT (one URL only)")
+    parser.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another server of the same file (repeatable; one URL only)",
+    )
     parser.add_argument("-d", "--dir", type=_directory, default=Path("."), help="save into DIR")
     parser.add_argument(
         "-t",

@@ -61,6 +61,7 @@ class GetJob:
     directory: Path
     options: Options | None = None
     """This URL's own (an -i line's options), else the command line's."""
+    mirrors: tuple[str, ...] = ()
 
 
 def get_main(argv: Sequence[str]) -> int:
@@ -95,7 +96,7 @@ def get_main(argv: Sequence[str]) -> int:
 
 def job_of(entry: Entry, args: argparse.Namespace, options: Options) -> GetJob:
     directory, output = entry.where(args)
-    return GetJob(entry.url, output, directory, entry.options(options))
+    return GetJob(entry.url, output, directory, entry.options(options), entry.mirrors)
 
 
 class _Interrupt:
@@ -175,7 +176,9 @@ class _Follower:
 
     def add(self, job: GetJob, options: Options) -> None:
         try:
-            added = self.engine.add(job.url, job.directory, job.output, job.options or options)
+            added = self.engine.add(
+                job.url, job.directory, job.output, job.options or options, mirrors=job.mirrors
+            )
             self.waiting.append(added)
         except DownloadError as e:  # plainly not a URL: said at once, the others go on
             self.printer.error(terminal_safe(f"error: {redact(job.url)}: {e}"))

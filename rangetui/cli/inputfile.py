@@ -1,5 +1,6 @@
-"""`-i FILE` as aria2 reads it: one URL per line; indented lines after a URL carry its
-own options (`dir=`, `out=`, `checksum=`); `#` starts a comment; `-` is stdin."""
+"""`-i FILE` as aria2 reads it: one file per line, its URL then its mirrors separated by
+tabs; indented lines after it carry its own options (`dir=`, `out=`, `checksum=`); `#`
+starts a comment; `-` is stdin. `--mirror` adds servers to the one URL of a command."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rangetui.core.checksum import parse_checksum
+from rangetui.core.errors import DownloadError
 from rangetui.core.types import Options
+from rangetui.core.urls import check_url, redact
 
 OPTIONS = ("dir", "out", "checksum")
 
@@ -24,6 +27,8 @@ class Entry:
     directory: Path | None = None
     output: Path | None = None
     checksum: str | None = None
+    mirrors: tuple[str, ...] = ()
+    """Other servers of the same file: the line's other URLs, or ``--mirror``."""
 
     def where(self, args: argparse.Namespace) -> tuple[Path, Path | None]:
         """The entry's own dir and out, else the command line's."""
@@ -60,7 +65,8 @@ def parse(text: str, source: str) -> list[Entry]:
                 raise InputError(f"{source} line {number}: an option before any URL")
             entries[-1] = _with_option(entries[-1], line.strip(), f"{source} line {number}")
         else:
-            entries.append(Entry(line.split("\t")[0].strip()))
+            urls = [u.strip() for u in line.split("\t") if u.strip()]
+            entries.append(Entry(urls[0], mirrors=tuple(urls[1:])))
     return entries
 
 
@@ -82,6 +88,20 @@ def _with_option(entry: Entry, text: str, where: str) -> Entry:
 
 def entries_or_exit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Entry]:
     try:
-        return read_entries(args)
+        entries = read_entries(args)
     except InputError as e:
         parser.error(str(e))
+    if args.mirror and len(entries) != 1:
+        parser.error(
+            "--mirror adds servers of one file: give exactly one URL (for several files,"
+            " put each file's mirrors on its -i line, after a tab)"
+        )
+    if args.mirror:
+        entries = [replace(entries[0], mirrors=(*entries[0].mirrors, *args.mirror))]
+    for entry in entries:
+        for mirror in entry.mirrors:
+            try:
+                check_url(mirror)
+            except DownloadError as e:
+                parser.error(f"mirror of {redact(entry.url)}: {e}")
+    return entries

@@ -36,6 +36,11 @@ def job_json(job: JobSnapshot) -> dict[str, Any]:
         "eta": job.eta,
         "added": job.added,
         "finished": job.finished,
+        "mirrors": list(job.mirrors),
+        "sources": [
+            {"url": v.url, "live": v.live, "received": v.received, "connections": v.connections}
+            for v in job.sources
+        ],
     }
 
 

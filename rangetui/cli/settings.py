@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rangetui.config import ConfigError, Setting, load
 
-PER_RUN = frozenset({"urls", "input-file", "output", "config", "help", "version"})
+PER_RUN = frozenset({"urls", "input-file", "output", "mirror", "config", "help", "version"})
 """Flags that name one run's files: no default for them in a config file."""
 KNOWN = frozenset(
     {"dir", "threads", "block-size", "buffer-size", "checksum", "checksum-file", "header"}

@@ -32,6 +32,8 @@ class Add:
     output: str | None = None
     options: Options = field(default_factory=Options)
     paused: bool = False
+    mirrors: tuple[str, ...] = ()
+    """Other servers of the same file."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class EngineAPI(Protocol):
         output: Path | None = None,
         options: Options | None = None,
         paused: bool = False,
+        mirrors: tuple[str, ...] = (),
     ) -> str: ...
 
     def pause(self, job_id: str) -> None: ...
@@ -146,11 +149,12 @@ class CommandMethods:
         output: Path | None = None,
         options: Options | None = None,
         paused: bool = False,
+        mirrors: tuple[str, ...] = (),
     ) -> str:
         """Queue a URL; raises DownloadError at once for what is plainly not a URL."""
         where = str(directory.expanduser().absolute())
         out = str(output) if output is not None else None
-        job_id = self.execute(Add(url, where, out, options or Options(), paused))
+        job_id = self.execute(Add(url, where, out, options or Options(), paused, mirrors))
         assert job_id is not None
         return job_id
 
@@ -202,7 +206,14 @@ def command_from_json(data: Any) -> Command:
         raise CodecError(f"unknown command {data.get('command')!r}")
     try:
         if cls is Add:
-            fields = {**fields, "options": options_from_json(fields["options"])}
+            mirrors = fields.get("mirrors", ())
+            if not isinstance(mirrors, list | tuple):
+                raise TypeError("mirrors is not a list")
+            fields = {
+                **fields,
+                "options": options_from_json(fields["options"]),
+                "mirrors": tuple(mirrors),
+            }
         command = cls(**fields)
     except (KeyError, TypeError, ValueError) as e:
         raise CodecError(f"a damaged {cls.__name__} command: {e}") from None
@@ -217,6 +228,7 @@ _TYPE_CHECKS = {
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "int | None": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
     "Options": lambda v: isinstance(v, Options),
+    "tuple[str, ...]": lambda v: isinstance(v, tuple) and all(isinstance(m, str) for m in v),
 }
 
 

@@ -11,7 +11,7 @@ import errno
 import os
 from pathlib import Path
 
-from rangetui.core.errors import FatalError
+from rangetui.core.errors import DiskError, FatalError
 
 
 def write_all(fd: int, data: memoryview, offset: int) -> None:
@@ -25,12 +25,12 @@ def write_all(fd: int, data: memoryview, offset: int) -> None:
         offset += written
 
 
-def disk_error(e: OSError) -> FatalError:
+def disk_error(e: OSError) -> DiskError:
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return FatalError("the disk is full; free some space and run the same command to resume")
+        return DiskError("the disk is full; free some space and run the same command to resume")
     if e.errno == errno.EFBIG:
-        return FatalError("the file is too large for this file system or process limit")
-    return FatalError(f"cannot write the file: {e.strerror or e}")
+        return DiskError("the file is too large for this file system or process limit")
+    return DiskError(f"cannot write the file: {e.strerror or e}")
 
 
 def truncate(fd: int, size: int) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +17,6 @@ from pathlib import Path
 
 from rangetui.core.blockmap import BlockMap
 from rangetui.core.budget import HostBudget
-from rangetui.core.checksum import verify
 from rangetui.core.diskio import check_space, truncate
 from rangetui.core.errors import (
     Cancelled,
@@ -27,7 +25,8 @@ from rangetui.core.errors import (
     RangeNotSupported,
     RemoteChanged,
 )
-from rangetui.core.finished import FinishedFiles
+from rangetui.core.finished import FinishedFiles, verify_finished
+from rangetui.core.mirrors import agreeing_sources
 from rangetui.core.opening import FirstConnection
 from rangetui.core.placement import (
     PartBusy,
@@ -42,6 +41,7 @@ from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.rates import Speedometer
 from rangetui.core.resume import SavedProgress
 from rangetui.core.single import SingleStream
+from rangetui.core.sources import SourceSet
 from rangetui.core.store import CorruptState, Store
 from rangetui.core.tuning import ConnectionTuner
 from rangetui.core.types import DownloadSnapshot, Options, Phase, Remote
@@ -59,6 +59,7 @@ class Download:
         self,
         url: str,
         *,
+        mirrors: tuple[str, ...] = (),
         output: Path | None = None,
         directory: Path | None = None,
         options: Options | None = None,
@@ -68,6 +69,8 @@ class Download:
         budget: HostBudget | None = None,
     ) -> None:
         self.url = url
+        self.mirrors = mirrors
+        """Other servers of the same file; used once they agree with the URL."""
         self.budget = budget
         """Connections per host, shared by every download of one engine."""
         self.output = output
@@ -82,6 +85,7 @@ class Download:
         self._bmap: BlockMap | None = None
         self._pool: WorkerPool | None = None
         self._single: SingleStream | None = None
+        self._sources: SourceSet | None = None
         self._retries = 0
         self._speed = 0.0
         self._speedo = Speedometer()
@@ -113,6 +117,7 @@ class Download:
             last_modified=remote.last_modified if remote else None,
             connection_target=self._tuner.wanted if pool else 0,
             connection_reason=self._tuner.reason if pool else "",
+            sources=self._sources.views() if self._sources and pool else (),
         )
 
     def set_connections(self, count: int) -> None:
@@ -196,7 +201,7 @@ class Download:
         try:
             self._fetch_all(placement, remote, part.fd, cancel)
             self._phase = Phase.VERIFYING
-            self._verify(placement, part.fd)
+            verify_finished(part.fd, placement.target, self._remote, self.options, self.store)
             part.finish()
         except DownloadError as e:
             if part.created and not isinstance(e, Cancelled) and not self._fetched():
@@ -273,15 +278,18 @@ class Download:
     ) -> None:
         check_space(fd, placement.part, remote.size or 0)
         sampler = functools.partial(self._first.sample, remote)
-        bmap = self._bmap = saved.load(remote, self.options.block_size, sampler)
+        mirrors = saved.mirrors(self.mirrors)
+        bmap = self._bmap = saved.load(remote, self.options.block_size, sampler, mirrors)
+        sources = self._sources = agreeing_sources(
+            self.url, remote, mirrors, self.options.http, self.event, sampler
+        )
         spare, prepaid = self._first.hand_over(remote)
         pool = self._pool = WorkerPool(
             fd=fd,
-            remote=remote,
+            sources=sources,
             bmap=bmap,
             options=self.options,
             tuner=self._tuner,
-            origin_url=self.url,
             on_event=self._retrying,
             spare=spare,
             limiter=self.limiter,
@@ -296,6 +304,8 @@ class Download:
             with contextlib.suppress(DownloadError):  # keep the first error, not a disk echo
                 saved.checkpoint()
             raise
+        finally:
+            sources.close()
 
     def _tick(self, saved: SavedProgress, done: int) -> None:
         """Between two looks at the workers: the speed, and a checkpoint when one is due."""
@@ -320,18 +330,6 @@ class Download:
         )
         self._single = single
         single.run(fd, cancel)
-
-    def _verify(self, placement: Placement, fd: int) -> None:
-        remote = self._remote
-        size = os.fstat(fd).st_size
-        if remote is not None and remote.size is not None and size != remote.size:
-            raise FatalError(f"the file has {size} bytes but the server announced {remote.size}")
-        opts, digest = self.options, remote.digest if remote is not None else None
-        try:
-            verify(fd, placement.target.name, opts.checksum, opts.checksum_file, digest)
-        except FatalError:
-            self.store.drop_map(placement.target)
-            raise
 
 
 __all__ = ["Download"]

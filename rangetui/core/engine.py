@@ -141,9 +141,12 @@ class Engine(CommandMethods):
         """Raises DownloadError at once for what is plainly not a URL. In a saved queue,
         the same URL into the same place while an earlier job for it is unfinished is that
         job (``rangetui URL`` run twice must not start a rival download)."""
-        check_url(command.url)
+        for url in (command.url, *command.mirrors):
+            check_url(url)
         output = Path(command.output) if command.output is not None else None
-        job = Job.new(command.url, Path(command.directory), output, command.options)
+        job = Job.new(
+            command.url, Path(command.directory), output, command.options, command.mirrors
+        )
         twin = self._ledger.unfinished_twin(job) if self._joblist.persistent else None
         if twin is not None:
             self._ledger.note(twin.id, "already in the queue", "queue")

@@ -11,6 +11,10 @@ class FatalError(DownloadError):
     """Retrying cannot help: a 404, a bad URL, a full disk, a checksum mismatch."""
 
 
+class DiskError(FatalError):
+    """The file cannot be written: no server is to blame, so no mirror can help."""
+
+
 class Refused(FatalError):
     """401/403/404/410: final for this URL, but a redirect target may just have expired."""
 

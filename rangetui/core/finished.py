@@ -15,8 +15,10 @@ import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rangetui.core.checksum import verify
+from rangetui.core.errors import FatalError
 from rangetui.core.store import CorruptState, Store, atomic_write_json, read_json
-from rangetui.core.types import Remote
+from rangetui.core.types import Options, Remote
 
 FINISHED_DIR = "finished"
 
@@ -93,3 +95,19 @@ class FinishedFiles:
     def forget(self, target: Path) -> None:
         with contextlib.suppress(OSError):
             self.path_for(target).unlink()
+
+
+def verify_finished(
+    fd: int, target: Path, remote: Remote | None, options: Options, store: Store
+) -> None:
+    """The whole file, before its rename: the announced size, then every checksum asked
+    for or sent; a mismatch drops the saved map, so a rerun fetches it all again."""
+    size = os.fstat(fd).st_size
+    if remote is not None and remote.size is not None and size != remote.size:
+        raise FatalError(f"the file has {size} bytes but the server announced {remote.size}")
+    digest = remote.digest if remote is not None else None
+    try:
+        verify(fd, target.name, options.checksum, options.checksum_file, digest)
+    except FatalError:
+        store.drop_map(target)
+        raise

@@ -60,15 +60,25 @@ class Job:
     added: float = field(default_factory=time.time)
     finished: float | None = None
     started: float | None = None
+    mirrors: tuple[str, ...] = ()
+    """Other servers of the same file (schema 2)."""
 
     @classmethod
-    def new(cls, url: str, directory: Path, output: Path | None, options: Options) -> Job:
+    def new(
+        cls,
+        url: str,
+        directory: Path,
+        output: Path | None,
+        options: Options,
+        mirrors: tuple[str, ...] = (),
+    ) -> Job:
         return cls(
             id=uuid.uuid4().hex[:12],
             url=url,
             directory=str(directory.expanduser().absolute()),
             output=str(output) if output is not None else None,
             options=options,
+            mirrors=mirrors,
         )
 
     @property
@@ -105,6 +115,7 @@ class Job:
         data = asdict(self)
         data["options"] = options_to_json(self.options)
         data["status"] = self.status.value
+        data["mirrors"] = list(self.mirrors)
         return data
 
     @classmethod
@@ -112,6 +123,7 @@ class Job:
         fields = dict(data)
         fields["options"] = options_from_json(fields["options"])
         fields["status"] = Phase(fields["status"])
+        fields["mirrors"] = tuple(str(m) for m in fields.get("mirrors", ()))
         return cls(**fields)
 
 

@@ -78,6 +78,7 @@ class Launcher:
         output = Path(job.target) if job.target else (Path(job.output) if job.output else None)
         download = Download(
             job.url,
+            mirrors=job.mirrors,
             output=output,
             directory=Path(job.directory),
             options=job.options,

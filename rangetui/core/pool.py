@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from types import TracebackType
 
@@ -17,8 +18,9 @@ from rangetui.core.budget import HostBudget, host_key
 from rangetui.core.errors import Cancelled
 from rangetui.core.http.connection import Connection
 from rangetui.core.ratelimit import RateLimiter
+from rangetui.core.sources import SourceSet
 from rangetui.core.tuning import ConnectionTuner
-from rangetui.core.types import ConnectionView, Options, Remote
+from rangetui.core.types import ConnectionView, Options
 from rangetui.core.worker import Worker, WorkerShared
 
 TICK_SECONDS = 0.1
@@ -35,11 +37,10 @@ class WorkerPool:
         self,
         *,
         fd: int,
-        remote: Remote,
+        sources: SourceSet,
         bmap: BlockMap,
         options: Options,
         tuner: ConnectionTuner,
-        origin_url: str,
         on_event: Callable[[str], None],
         spare: list[Connection],
         limiter: RateLimiter | None = None,
@@ -48,23 +49,20 @@ class WorkerPool:
     ) -> None:
         self.tuner = tuner
         self._budget = budget
-        self._prepaid = prepaid
-        """A slot of the host's budget came with the probe's connection (and its open
-        first range): the first worker to start uses it."""
-        self._host = host_key(remote.url)
-        self._held: set[int] = set()
-        """Workers holding one of the host's slots."""
+        self._prepaid = host_key(sources.all[0].remote.url) if prepaid else None
+        """The host of the slot of the budget that came with the probe's connection (and
+        its open first range): the first worker to start on that host uses it."""
+        self._held: dict[int, str] = {}
+        """Workers holding one of their server's host's slots, and that host."""
         self.shared = WorkerShared(
             fd=fd,
-            remote=remote,
+            sources=sources,
             bmap=bmap,
-            http=options.http,
             buffer_size=options.buffer_size,
             retries=options.retries,
             stop=threading.Event(),
             on_event=on_event,
             tuner=tuner,
-            origin_url=origin_url,
             limiter=limiter or (RateLimiter(options.limit_rate) if options.limit_rate else None),
             idle=budget.idle if budget is not None else None,
         )
@@ -113,9 +111,9 @@ class WorkerPool:
             worker.join(max(0.0, deadline - time.monotonic()))
         for wid in list(self._held):
             self._release(wid)
-        if self._prepaid and self._budget is not None:  # no worker started to use it
-            self._prepaid = False
-            self._budget.give_back(self._host)
+        if self._prepaid is not None and self._budget is not None:  # no worker used it
+            self._budget.give_back(self._prepaid)
+            self._prepaid = None
 
     def views(self) -> tuple[ConnectionView, ...]:
         """Any thread: each working connection's range and speed. The speed is the block
@@ -144,30 +142,44 @@ class WorkerPool:
         for wid, ended in list(self._workers.items()):
             if wid in self._held and not ended.is_alive():
                 self._release(wid)
+        self._balance_sources(wanted)
         count = min(wanted, max(1, s.bmap.pending_segments()))
         for wid in range(count):
             current = self._workers.get(wid)
             if current is None or not current.is_alive():
-                if not self._take(wid):
-                    return  # the host has all the connections it may: wait for a slot
-                worker = Worker(s, wid)
+                source = s.sources.assigned(wid)
+                if not self._take(wid, host_key(source.remote.url)):
+                    continue  # that host has all the connections it may: wait for a slot
+                worker = Worker(s, wid, source)
                 self._workers[wid] = worker
                 worker.start()
 
-    def _take(self, wid: int) -> bool:
+    def _balance_sources(self, wanted: int) -> None:
+        """Measure each server's speed per connection and move workers between servers
+        (a worker on a server it no longer has ends after its read; it is replaced here)."""
+        sources = self.shared.sources
+        if len(sources.all) == 1:
+            return
+        busy = Counter(
+            w.source.index for w in self._workers.values() if w.is_alive() and w.slot.active
+        )
+        sources.sample(dict(busy))
+        sources.rebalance(wanted)
+
+    def _take(self, wid: int, host: str) -> bool:
         if self._budget is None:
             return True
-        if self._prepaid:
-            self._prepaid = False
-        elif not self._budget.try_take(self._host):
+        if host == self._prepaid:
+            self._prepaid = None
+        elif not self._budget.try_take(host):
             return False
-        self._held.add(wid)
+        self._held[wid] = host
         return True
 
     def _release(self, wid: int) -> None:
-        self._held.discard(wid)
-        if self._budget is not None:
-            self._budget.give_back(self._host)
+        host = self._held.pop(wid, None)
+        if self._budget is not None and host is not None:
+            self._budget.give_back(host)
 
 
 __all__ = ["TICK_SECONDS", "WorkerPool"]

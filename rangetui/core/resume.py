@@ -55,19 +55,38 @@ class SavedProgress:
         self._clock = clock
         self._bmap: BlockMap | None = None
         self._state: ResumeState | None = None
+        self._peeked: tuple[ResumeState | None] | None = None
+        """The saved state read by :meth:`mirrors`, for :meth:`load` to use (read once)."""
         self._sync_failed = False
         self._last_save = self._last_light = 0.0
         self._boot_id = boot_id()
 
-    def load(self, remote: Remote, block_size: int, sample: Sampler | None = None) -> BlockMap:
+    def mirrors(self, given: tuple[str, ...]) -> tuple[str, ...]:
+        """The mirrors given now, then those the saved progress of this URL remembers: a
+        resumed download keeps its servers even when the rerun names none."""
+        if self._peeked is None:
+            self._peeked = (self._load_saved(),)
+        saved = self._peeked[0]
+        remembered = saved.mirrors if saved is not None and saved.url == self._url else []
+        return tuple(dict.fromkeys([*given, *remembered]))
+
+    def load(
+        self,
+        remote: Remote,
+        block_size: int,
+        sample: Sampler | None = None,
+        mirrors: tuple[str, ...] = (),
+    ) -> BlockMap:
         """The map to fetch into, with the .part sized for it: the saved one when it is for
         this very file, else a new one of ``block_size`` blocks. Without a strong ETag,
-        ``sample`` is asked for a few saved ranges to compare with the .part."""
+        ``sample`` is asked for a few saved ranges to compare with the .part. ``mirrors``
+        are saved with it."""
         bmap = self._trusted_map(remote, block_size)
         if sample is not None and bmap.completed and not _strong_etag(remote):
             bmap = self._sampled(bmap, remote, block_size, sample)
         truncate(self._fd, remote.size or 0)
         state = ResumeState(str(self._target), self._url, remote, bmap.block_size)
+        state.mirrors = list(mirrors)
         state.done = list(bmap.snapshot().done_intervals)
         # Saved at once so a rerun after an early kill finds its own .part again, but
         # without fsync: it claims nothing new, and syncing would dominate small files.
@@ -117,7 +136,8 @@ class SavedProgress:
         """The saved map if it is for this very file and the .part still fits it; each
         reason to start over is said, since it throws bytes away."""
         size = remote.size or 0
-        saved = self._load_saved()
+        peeked, self._peeked = self._peeked, None
+        saved = peeked[0] if peeked is not None else self._load_saved()
         part_size = os.fstat(self._fd).st_size
         reason = why_not_resume(saved, self._url, remote, part_size)
         if saved is not None and reason is None:

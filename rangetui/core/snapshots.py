@@ -13,7 +13,13 @@ from typing import Any
 from rangetui.core.intervals import MapSnapshot
 from rangetui.core.jobs import Job
 from rangetui.core.text import safe_or_none, terminal_safe
-from rangetui.core.types import ConnectionView, DownloadSnapshot, Phase, connections_note
+from rangetui.core.types import (
+    ConnectionView,
+    DownloadSnapshot,
+    Phase,
+    SourceView,
+    connections_note,
+)
 from rangetui.core.urls import redact
 
 SNAPSHOT_VERSION = 1
@@ -71,6 +77,10 @@ class JobSnapshot:
     started: float | None = None
     finished: float | None = None
     blocks: MapSnapshot | None = None
+    mirrors: tuple[str, ...] = ()
+    """The job's other servers, redacted and terminal-safe."""
+    sources: tuple[SourceView, ...] = ()
+    """While it runs from several servers: each one's state, bytes and speed."""
 
     @property
     def connections(self) -> int:
@@ -159,6 +169,11 @@ def job_snapshot(
         started=job.started,
         finished=job.finished,
         blocks=_blocks(status, size, live, stored) if detail else None,
+        mirrors=tuple(terminal_safe(redact(m)) for m in job.mirrors),
+        sources=tuple(
+            SourceView(terminal_safe(v.url), v.live, v.received, v.rate, v.connections)
+            for v in (live.sources if live is not None else ())
+        ),
     )
 
 
@@ -233,6 +248,8 @@ def job_to_json(job: JobSnapshot) -> dict[str, Any]:
         "started": job.started,
         "finished": job.finished,
         "blocks": map_to_json(job.blocks),
+        "mirrors": list(job.mirrors),
+        "sources": [[v.url, v.live, v.received, v.rate, v.connections] for v in job.sources],
     }
 
 
@@ -268,6 +285,11 @@ def job_from_json(data: dict[str, Any]) -> JobSnapshot:
         started=_opt_float(data["started"]),
         finished=_opt_float(data["finished"]),
         blocks=map_from_json(data["blocks"]),
+        mirrors=tuple(str(m) for m in data.get("mirrors", ())),
+        sources=tuple(
+            SourceView(str(u), bool(live), int(n), float(r), int(c))
+            for u, live, n, r, c in data.get("sources", ())
+        ),
     )
 
 

@@ -31,7 +31,8 @@ from rangetui.core.diskio import fsync_dir
 from rangetui.core.errors import FatalError
 from rangetui.core.types import Remote
 
-SCHEMA = 1
+SCHEMA = 2
+"""2: a job and a saved map remember the file's mirrors (``mirrors``, a list of URLs)."""
 STATE_ENV = "RANGETUI_STATE_DIR"
 
 
@@ -139,9 +140,26 @@ def set_aside(path: Path) -> Path:
     return target
 
 
+def migrate(schema: int, data: Any) -> Any:
+    """A state file of an earlier schema, brought to this one. 1 → 2: no mirrors yet (a
+    job's in ``jobs``, a map's at its top level)."""
+    if schema == 1 and isinstance(data, dict):
+        data = dict(data)
+        if isinstance(data.get("jobs"), list):
+            data["jobs"] = [_with_mirrors(job) for job in data["jobs"]]
+        elif "block_size" in data:
+            data = _with_mirrors(data)
+    return data
+
+
+def _with_mirrors(item: Any) -> Any:
+    return {**item, "mirrors": []} if isinstance(item, dict) else item
+
+
 def read_json(path: Path) -> Any | None:
     """The data of a state file, None if absent; raises CorruptState after setting it aside.
-    A link or anything but a regular file of ours is refused, never followed (StateUnsafe)."""
+    A link or anything but a regular file of ours is refused, never followed (StateUnsafe).
+    A file of an earlier schema is migrated; one of a later schema is set aside."""
     try:
         raw = _read_private(path)
     except FileNotFoundError:
@@ -152,9 +170,10 @@ def read_json(path: Path) -> Any | None:
         raise StateUnusable(f"cannot read {path}: {e.strerror or e}") from None
     try:
         envelope = json.loads(raw)
+        schema = envelope.get("schema") if isinstance(envelope, dict) else None
         ok = (
             isinstance(envelope, dict)
-            and envelope.get("schema") == SCHEMA
+            and schema in range(1, SCHEMA + 1)
             and envelope.get("sha256") == _digest(envelope.get("data"))
         )
     except (ValueError, UnicodeDecodeError):
@@ -162,7 +181,7 @@ def read_json(path: Path) -> Any | None:
     if not ok:
         aside = set_aside(path)
         raise CorruptState(f"state file {path} is damaged; moved it to {aside.name}")
-    return envelope["data"]
+    return migrate(envelope["schema"], envelope["data"])
 
 
 def _read_private(path: Path) -> bytes:
@@ -185,6 +204,8 @@ class ResumeState:
     done: list[tuple[int, int]] = field(default_factory=list)
     boot_id: str | None = None
     """Set on a light map (saved without a sync): valid only until the machine reboots."""
+    mirrors: list[str] = field(default_factory=list)
+    """Other servers of the file, so that a resumed download keeps using them."""
 
     @property
     def completed(self) -> int:
@@ -198,6 +219,7 @@ class ResumeState:
             "block_size": self.block_size,
             "done": [list(i) for i in self.done],
             "boot_id": self.boot_id,
+            "mirrors": list(self.mirrors),
         }
 
     @classmethod
@@ -209,6 +231,7 @@ class ResumeState:
             block_size=int(data["block_size"]),
             done=[(int(a), int(b)) for a, b in data["done"]],
             boot_id=None if data.get("boot_id") is None else str(data["boot_id"]),
+            mirrors=[str(m) for m in data.get("mirrors", [])],
         )
 
 

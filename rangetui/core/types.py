@@ -167,6 +167,18 @@ class ConnectionView:
 
 
 @dataclass(frozen=True)
+class SourceView:
+    """One server of a file (the URL or a mirror): redacted URL, whether it is still
+    used, the bytes it sent in this run, its speed per connection and its connections."""
+
+    url: str
+    live: bool
+    received: int = 0
+    rate: float = 0.0
+    connections: int = 0
+
+
+@dataclass(frozen=True)
 class DownloadSnapshot:
     """Everything a front end shows about one running download, frozen at one instant."""
 
@@ -186,3 +198,5 @@ class DownloadSnapshot:
     """The tuner's count (0: not a parallel download)."""
     connection_reason: str = ""
     """A ConnectionReason value: why ``connection_target`` connections."""
+    sources: tuple[SourceView, ...] = ()
+    """Set only when the file comes from more than one server."""

@@ -19,6 +19,7 @@ from rangetui.core.blockmap import BlockMap, Claim
 from rangetui.core.diskio import disk_error, write_all
 from rangetui.core.errors import (
     Cancelled,
+    DiskError,
     DownloadError,
     FatalError,
     RangeNotSupported,
@@ -31,8 +32,8 @@ from rangetui.core.http.connection import Connection
 from rangetui.core.http.idle import IdleConnections, open_or_reuse, put_away
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.retry import backoff_delay
+from rangetui.core.sources import Source, SourceSet
 from rangetui.core.tuning import ConnectionTuner
-from rangetui.core.types import HttpOptions, Remote
 
 STRAGGLER_CHECK_SECONDS = 0.5
 
@@ -55,20 +56,19 @@ class WorkerShared:
 
     fd: int
     """The download's open .part; each worker writes through its own dup of it."""
-    remote: Remote
+    sources: SourceSet
+    """The servers of the file (the URL, and mirrors that agree with it)."""
     bmap: BlockMap
-    http: HttpOptions
     buffer_size: int
     retries: int
     stop: threading.Event
     on_event: Callable[[str], None]
     tuner: ConnectionTuner
-    origin_url: str = ""
     limiter: RateLimiter | None = None
     wake: threading.Event = field(default_factory=threading.Event)
     """Set when a worker ends, so the supervisor reacts at once rather than on its tick."""
     spare: list[Connection] = field(default_factory=list)
-    """The probe's connection, still open: the first worker reuses it."""
+    """The probe's connection, still open: the first worker of the URL reuses it."""
     slots: dict[int, ConnectionSlot] = field(default_factory=dict)
     errors: list[DownloadError] = field(default_factory=list)
     """This attempt's failures; a worker still winding down from a stop reports nothing."""
@@ -88,27 +88,34 @@ class WorkerShared:
     def others_active(self, wid: int) -> bool:
         return any(slot.active for w, slot in list(self.slots.items()) if w != wid)
 
-    def connection(self) -> Connection:
-        """The probe's connection, else an idle one to the same server, else a new one."""
-        return (
-            self.spare.pop() if self.spare else open_or_reuse(self.idle, self.http, self.remote.url)
-        )
+    def connection(self, source: Source) -> Connection:
+        """The probe's connection (the first URL's), else an idle one to the same server,
+        else a new one."""
+        if source.index == 0 and self.spare:
+            return self.spare.pop()
+        return open_or_reuse(self.idle, source.http, source.remote.url)
 
-    def put_away(self, conn: Connection, clean: bool) -> None:
+    def put_away(self, conn: Connection, source: Source, clean: bool) -> None:
         """A connection that ended its work cleanly stays open for the next download."""
         if clean:
-            put_away(self.idle, [conn], self.remote.url)
+            put_away(self.idle, [conn], source.remote.url)
         else:
             conn.close()
+
+    def keeps(self, wid: int, source: Source) -> bool:
+        """The tuner still wants this worker, on this server."""
+        return self.tuner.keeps(wid) and self.sources.keeps(wid, source)
 
 
 class Worker(threading.Thread):
     """A daemon thread, so that a socket stuck in the kernel never holds the process."""
 
-    def __init__(self, shared: WorkerShared, wid: int) -> None:
+    def __init__(self, shared: WorkerShared, wid: int, source: Source) -> None:
         super().__init__(name=f"rangetui-conn-{wid}", daemon=True)
         self.shared = shared
         self.wid = wid
+        self.source = source
+        """Its server for life: moving to another one is a new worker."""
         self.slot = ConnectionSlot()
         shared.slots[wid] = self.slot
         self.conn: Connection
@@ -122,7 +129,7 @@ class Worker(threading.Thread):
     def run(self) -> None:
         s = self.shared
         fd = self._fd
-        self.conn = s.connection()
+        self.conn = s.connection(self.source)
         clean = False
         try:
             self._loop(fd, memoryview(bytearray(s.buffer_size)))
@@ -138,12 +145,12 @@ class Worker(threading.Thread):
         finally:
             self.slot.active = False
             os.close(fd)
-            s.put_away(self.conn, clean)
+            s.put_away(self.conn, self.source, clean)
             s.wake.set()
 
     def _loop(self, fd: int, buf: memoryview) -> None:
         s = self.shared
-        while not s.stop.is_set() and s.tuner.keeps(self.wid):
+        while not s.stop.is_set() and s.keeps(self.wid, self.source):
             claim = s.bmap.claim(self.wid)
             if claim is None:
                 if s.bmap.is_complete:
@@ -178,11 +185,17 @@ class Worker(threading.Thread):
                     self.slot.stream = None
                     stream.close()
                 self.pace.request_done(new_pos - pos)
+                if new_pos == until:
+                    s.sources.completed(self.source)
                 pos = new_pos
                 self._leave_if_straggling(claim.segment)
             s.bmap.release(claim.segment)
         except RetriableError as e:
             self._retry_later(claim, e)
+        except (RangeNotSupported, RemoteChanged, FatalError) as e:
+            s.bmap.release(claim.segment)
+            if isinstance(e, DiskError) or not s.sources.strike(self.source, e):
+                raise
         except BaseException:
             s.bmap.release(claim.segment)
             raise
@@ -202,15 +215,15 @@ class Worker(threading.Thread):
     def _open(self, start: int, end: int) -> RangeStream:
         """A checked range; a lone 200 once ranges have worked is a glitch, not a verdict,
         and a refused redirect target (an expired signed URL) sends us back to the origin."""
-        s = self.shared
+        s, source = self.shared, self.source
         try:
-            stream = self.conn.open_range(s.remote, start, end)
+            stream = self.conn.open_range(source.remote, start, end)
         except RangeNotSupported:
             if not s.ranges_worked:
                 raise
             raise RetriableError("the server ignored a Range request this time") from None
         except Refused as e:
-            if s.remote.url == s.origin_url:
+            if source.remote.url == source.url or s.sources.several:
                 raise
             raise RemoteChanged(f"{e} for the redirected URL; asking the original one") from None
         s.ranges_worked = True
@@ -218,8 +231,8 @@ class Worker(threading.Thread):
 
     def _should_reconnect(self, segment: int) -> bool:
         """The tuner's verdict on the map's rates, asked only when a reconnect is allowed."""
-        if not self.pace.may_reconnect():
-            return False
+        if not self.pace.may_reconnect() or self.shared.sources.several:
+            return False  # with several servers, the slow one is retired instead
         own, others, claim_age, remaining = self.shared.bmap.peer_rates(segment)
         return self.shared.tuner.straggling(own, others, claim_age, remaining)
 
@@ -231,7 +244,7 @@ class Worker(threading.Thread):
             return
         self.pace.reconnected()
         self.conn.close()
-        self.conn = Connection(self.shared.http)
+        self.conn = Connection(self.source.http)
         self.shared.say(f"connection {self.wid} is much slower than the others; reconnecting")
 
     def _publish(self, pos: int, limit: int, stream: RangeStream) -> None:
@@ -250,13 +263,14 @@ class Worker(threading.Thread):
         limit = s.bmap.limit(segment)
         next_check = time.monotonic() + STRAGGLER_CHECK_SECONDS
         while pos < min(until, limit):
-            if s.stop.is_set() or not s.tuner.keeps(self.wid):
+            if s.stop.is_set() or not s.keeps(self.wid, self.source):
                 raise Cancelled("stopped")
             want = min(len(buf), min(until, limit) - pos)
             if s.limiter is not None:
                 want = s.limiter.take(want, s.stop)
             n = self._move(stream, fd, buf[:want], pos)
             limit = s.bmap.advance(segment, n)
+            s.sources.received(self.source, n)
             pos += n
             slot.pos, slot.end = pos, limit
             slot.received += n
@@ -295,6 +309,11 @@ class Worker(threading.Thread):
             return
         if error.status is None:  # dropped, not answered: several at once are a refusal
             s.tuner.connection_lost()
+        if s.sources.strike(self.source, error):
+            # Another server can fetch these bytes: the failure is the server's, not theirs.
+            s.bmap.release(claim.segment, backoff=backoff_delay(1, error.retry_after))
+            s.say(f"connection {self.wid}: {error}; retrying")
+            return
         failures = s.bmap.failures(claim.segment) + 1
         delay = backoff_delay(failures, error.retry_after)
         s.bmap.release(claim.segment, failed=True, backoff=delay)

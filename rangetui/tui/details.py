@@ -78,6 +78,16 @@ def _validators(job: JobSnapshot) -> str:
     return "– (the server sent none)" if job.status is Phase.DONE else "– (none known yet)"
 
 
+def _mirrors(job: JobSnapshot) -> str:
+    """While running, what each server has sent and whether it is still used."""
+    if not job.sources:
+        return " · ".join(job.mirrors)
+    return " · ".join(
+        f"{v.url} {format_size(v.received)}{'' if v.live else ' (retired)'}"
+        for v in job.sources[1:]
+    )
+
+
 def _status(job: JobSnapshot) -> Text:
     status = Text(job.status.value, style="bold reverse" if job.status is Phase.FAILED else "bold")
     wanted = job.wanted_connections
@@ -117,6 +127,8 @@ def details_lines(
         ("Retries", str(job.retries) if job.running else "–"),
     ):
         _row(lines, width, label, value)
+    if job.mirrors:
+        _row(lines, width, "Mirrors", _mirrors(job))
     if job.error:
         _row(lines, width, "Error", job.error, style="bold red")
     if job.message:

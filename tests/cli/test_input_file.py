@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from tests.cli_helpers import MiB, assert_clean_failure, assert_saved, run_get
+from tests.cli_helpers import MiB, assert_clean_failure, assert_saved, closed_port, run_get
 from tests.conftest import payload
 from tests.daemon_helpers import add, wait_status
 from tests.faultserver import FaultServer
@@ -21,7 +21,7 @@ def test_each_url_takes_its_own_dir_out_and_checksum(
     listing = tmp_path / "urls.txt"
     listing.write_text(
         f"# two files\n{a}\n  dir={sub}\n  out=first.bin\n"
-        f"{b}\tmirror-not-used\n\tchecksum=sha-256={hashlib.sha256(two).hexdigest()}\n"
+        f"{b}\thttp://127.0.0.1:{closed_port()}/b.bin\n\tchecksum=sha-256={hashlib.sha256(two).hexdigest()}\n"
     )
     result = run_get("-i", listing, "-d", downloads)
     assert result.code == 0, result.describe()

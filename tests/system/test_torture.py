@@ -35,7 +35,7 @@ import pytest
 from rangetui.core.download import Download
 from rangetui.core.engine import Engine
 from rangetui.core.jobs import Job, JobList
-from rangetui.core.store import CorruptState, Store, read_json
+from rangetui.core.store import SCHEMA, CorruptState, Store, read_json
 from rangetui.core.types import HttpOptions, Options
 from tests.cli_helpers import (
     GET,
@@ -316,7 +316,7 @@ def _valid_envelope_wrong_shape(raw: bytes) -> bytes:
     data = {"target": json.loads(raw)["data"]["target"], "done": "all of it"}
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(text.encode()).hexdigest()
-    return json.dumps({"schema": 1, "sha256": digest, "data": data}).encode()
+    return json.dumps({"schema": SCHEMA, "sha256": digest, "data": data}).encode()
 
 
 DAMAGE = {
@@ -325,7 +325,7 @@ DAMAGE = {
     "flipped-digit": lambda raw: re.sub(rb'"done":\[\[(\d)', rb'"done":[[9\1', raw, count=1),
     "garbage": lambda raw: os.urandom(len(raw)),
     "nul-filled": lambda raw: b"\0" * len(raw),
-    "other-schema": lambda raw: raw.replace(b'"schema":1', b'"schema":99'),
+    "other-schema": lambda raw: raw.replace(b'"schema":%d' % SCHEMA, b'"schema":99'),
     "valid-checksum-wrong-shape": _valid_envelope_wrong_shape,
 }
 

@@ -1,0 +1,136 @@
+"""Which mirrors may serve a file: those that agree with the URL on size and on bytes.
+
+A mirror is trusted only after its own probe (its own validators, since ETags differ
+between servers) and a comparison of sample ranges, one from a random place in the
+file and the file's tail, with the same ranges from the URL: a mirror of another
+size, or another version of the same size, would splice two files into one. Each
+mirror is checked on its own thread while the download starts from the URL, so a slow
+or silent mirror delays nothing; one that agrees joins the download's servers.
+Whatever is wrong with a mirror is said in one line and the download goes on.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from rangetui.core.budget import host_key
+from rangetui.core.errors import DownloadError
+from rangetui.core.http.connection import Connection
+from rangetui.core.sources import Source, SourceSet
+from rangetui.core.types import HttpOptions, Remote
+
+SAMPLE_BYTES = 64 * 1024
+PROBE_RETRIES = 1
+Sampler = Callable[[int, int], bytes]
+"""Bytes ``[start, end)`` of the file as the URL's server sends them now."""
+
+
+def sample_ranges(size: int, rng: random.Random | None = None) -> list[tuple[int, int]]:
+    """A range from a random place in the file and one from its end (one, for a file
+    no bigger than a sample)."""
+    if size <= SAMPLE_BYTES:
+        return [(0, size)] if size else []
+    offset = (rng or random.Random()).randrange(0, size - SAMPLE_BYTES)
+    return sorted({(offset, offset + SAMPLE_BYTES), (size - SAMPLE_BYTES, size)})
+
+
+def mirror_http(http: HttpOptions, url: str, mirror: str) -> HttpOptions:
+    """Headers the user gave (tokens, cookies) are for the URL's host: a mirror on
+    another host gets none of them but the User-Agent."""
+    if host_key(url) == host_key(mirror):
+        return http
+    kept = tuple((k, v) for k, v in http.headers if k.lower() == "user-agent")
+    return replace(http, headers=kept)
+
+
+def agreeing_sources(
+    url: str,
+    remote: Remote,
+    mirrors: Sequence[str],
+    http: HttpOptions,
+    say: Callable[[str], None],
+    sample: Sampler,
+) -> SourceSet:
+    """The URL's servers: the URL now, and each mirror once it agrees with the URL.
+    The caller closes the set when the attempt ends, which silences the checks."""
+    sources = SourceSet([Source(0, url, remote, http)], say)
+    wanted = [m for i, m in enumerate(mirrors) if m != url and m not in mirrors[:i]]
+    if not wanted or remote.size is None or not remote.accept_ranges:
+        return sources
+    ranges = sample_ranges(remote.size)
+    expected = [sample(a, b) for a, b in ranges]
+    for mirror in wanted:
+        _Check(sources, remote, mirror, ranges, expected).start()
+    return sources
+
+
+class _Check(threading.Thread):
+    """One mirror's probe and samples, on a daemon thread: a mirror that never answers
+    must not keep the process alive."""
+
+    def __init__(
+        self,
+        sources: SourceSet,
+        remote: Remote,
+        mirror: str,
+        ranges: list[tuple[int, int]],
+        expected: list[bytes],
+    ) -> None:
+        super().__init__(name="rangetui-mirror-check", daemon=True)
+        primary = sources.all[0]
+        self.mirror = mirror
+        self.http = mirror_http(primary.http, primary.url, mirror)
+        self._sources = sources
+        self._primary = remote
+        self._ranges = ranges
+        self._expected = expected
+        self.remote: Remote | None = None
+
+    def run(self) -> None:
+        try:
+            with Connection(self.http) as conn:
+                why = self._disagreement(conn)
+        except DownloadError as e:
+            why = str(e)
+        except Exception as e:  # a thread must never die silently
+            why = f"internal error: {type(e).__name__}"
+        if why is None and self.remote is not None:
+            self._sources.add(self.mirror, self.remote, self.http)
+        else:
+            name = Source(1, self.mirror, self._primary, self.http).name
+            self._sources.say(f"{name}: {why}; not using it")
+
+    def _disagreement(self, conn: Connection) -> str | None:
+        """Why the mirror must not be used; None (and ``remote`` set) when it agrees."""
+        stop = self._sources.closed
+        # One byte: the samples, not the first block, are what a mirror's bytes are judged on.
+        remote = conn.probe_with_retries(self.mirror, PROBE_RETRIES, stop, _quiet, 1)
+        size = self._primary.size
+        if remote.size != size:
+            return f"it has {remote.size} bytes where the URL has {size}"
+        if not remote.accept_ranges:
+            return "it does not serve byte ranges"
+        digests = self._primary.digest, remote.digest
+        if all(digests) and digests[0] != digests[1] and _same_alg(*digests):
+            return "its digest of the file differs from the URL's"
+        for (start, end), expected in zip(self._ranges, self._expected, strict=True):
+            if stop.is_set():
+                return "interrupted"
+            if conn.read_range(remote, start, end) != expected:
+                return f"it serves other bytes than the URL (bytes {start}-{end - 1} differ)"
+        self.remote = remote
+        return None
+
+
+def _quiet(_message: str) -> None:
+    """A mirror's probe retries are not worth a line each: its verdict is."""
+
+
+def _same_alg(a: str | None, b: str | None) -> bool:
+    return (a or "").partition(":")[0] == (b or "").partition(":")[0]
+
+
+__all__ = ["SAMPLE_BYTES", "agreeing_sources", "mirror_http", "sample_ranges"]

@@ -1,0 +1,287 @@
+"""Where each connection fetches from: the servers of one file, how fast each is, and
+which are still used.
+
+The URL and its mirrors hold the same bytes (``mirrors.py`` checks that before a mirror
+is trusted). Connections are spread by measured speed per connection, at least one on
+each live server while there are enough, so that every server keeps being measured. A
+server that keeps failing, or that is far slower than the best, is retired and its
+connections move to the others; the last live server is never retired, so a download
+that has only one behaves exactly as before. Plain numbers under one lock: the pool
+samples and rebalances on its tick, each worker reads its own assignment.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from rangetui.core.errors import DownloadError, RetriableError
+from rangetui.core.text import terminal_safe
+from rangetui.core.types import HttpOptions, Remote, SourceView
+from rangetui.core.units import format_size
+from rangetui.core.urls import redact
+
+SLOW_FACTOR = 8.0
+"""A server this many times slower per connection than the best one is retired."""
+MEASURE_SECONDS = 1.0
+"""A server is judged slow only after sending for this long."""
+RATE_SECONDS = 3.0
+"""Time constant of the per-connection speed: recent seconds count most."""
+STRIKES = 3
+"""Failures in a row (no request completed in between) that retire a server."""
+REBALANCE_SECONDS = 1.0
+
+Clock = Callable[[], float]
+
+
+@dataclass(eq=False)
+class Source:
+    """One server of the file, with its own validators (``remote``: ETags differ between
+    servers) and its own request options (no user headers for another host)."""
+
+    index: int
+    url: str
+    """As the user gave it: a refused redirect target sends us back here."""
+    remote: Remote
+    http: HttpOptions
+    live: bool = True
+    received: int = 0
+    strikes: int = 0
+    first_byte: float | None = None
+    _bytes_w: float = field(default=0.0, repr=False)
+    _conn_w: float = field(default=0.0, repr=False)
+    _seen: int = field(default=0, repr=False)
+
+    @property
+    def name(self) -> str:
+        role = "the URL" if self.index == 0 else "mirror"
+        return f"{role} {terminal_safe(redact(self.url), 120)}"
+
+    @property
+    def rate(self) -> float | None:
+        """Bytes per second per busy connection; None until it has been measured."""
+        return self._bytes_w / self._conn_w if self._conn_w > 0 else None
+
+
+def shares(wanted: int, rates: Sequence[float | None]) -> list[int]:
+    """Connections per server: one each while there are enough, the rest in proportion
+    to speed per connection (an unmeasured server counts as the average). With fewer
+    connections than servers, the fastest get one each (ties: the earlier)."""
+    if not rates:
+        return []
+    measured = [r for r in rates if r]
+    average = sum(measured) / len(measured) if measured else 1.0
+    est = [average if r is None else r for r in rates]
+    order = sorted(range(len(rates)), key=lambda i: (-est[i], i))
+    counts = [0] * len(rates)
+    for i in order[:wanted]:
+        counts[i] = 1
+    extra = max(0, wanted - len(rates))
+    total = sum(est)
+    if not extra:
+        return counts
+    quotas = [extra * e / total if total > 0 else extra / len(rates) for e in est]
+    for i, q in enumerate(quotas):
+        counts[i] += math.floor(q)
+    left = wanted - sum(counts)
+    for i in sorted(order, key=lambda i: -(quotas[i] - math.floor(quotas[i])))[:left]:
+        counts[i] += 1
+    return counts
+
+
+class SourceSet:
+    """The servers of one download and which worker fetches from which."""
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        on_event: Callable[[str], None] = lambda _msg: None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        assert sources, "a download has at least its own URL"
+        self.all = tuple(sources)
+        self._say = on_event
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._assigned: dict[int, Source] = {}
+        self._last_sample = clock()
+        self._last_rebalance = -math.inf
+        self.closed = threading.Event()
+        """Set when the attempt ends: a mirror still being checked is not added or reported."""
+
+    def add(self, url: str, remote: Remote, http: HttpOptions) -> None:
+        """A mirror that agrees with the URL: workers move to it at the next tick."""
+        with self._lock:
+            if self.closed.is_set():
+                return
+            source = Source(len(self.all), url, remote, http)
+            self.all = (*self.all, source)
+        self._last_rebalance = -math.inf
+        self._say(f"{source.name} agrees with the URL; fetching from it too")
+
+    def say(self, message: str) -> None:
+        if not self.closed.is_set():
+            self._say(message)
+
+    def close(self) -> None:
+        self.closed.set()
+
+    # -- what workers ask ---------------------------------------------------------------
+
+    def live(self) -> list[Source]:
+        return [s for s in self.all if s.live]
+
+    @property
+    def several(self) -> bool:
+        """More than one live server: a server's own trouble need not stop the download."""
+        return sum(1 for s in self.all if s.live) > 1
+
+    def assigned(self, wid: int) -> Source:
+        with self._lock:
+            source = self._assigned.get(wid)
+        return source if source is not None and source.live else self.live()[0]
+
+    def keeps(self, wid: int, source: Source) -> bool:
+        """Whether worker ``wid`` should go on with ``source``: it may have been retired,
+        or the worker moved to another server."""
+        if not source.live:
+            return False
+        with self._lock:
+            return self._assigned.get(wid, source) is source
+
+    def received(self, source: Source, nbytes: int) -> None:
+        with self._lock:
+            source.received += nbytes
+            if source.first_byte is None and nbytes:
+                source.first_byte = self._clock()
+
+    def completed(self, source: Source) -> None:
+        """A whole request arrived: the server's failures in a row are forgiven."""
+        source.strikes = 0
+
+    def strike(self, source: Source, error: DownloadError) -> bool:
+        """A request to ``source`` failed. True: the other servers go on (it was retired,
+        or it may try again without counting against the bytes); False: it is the last
+        server, so the caller handles the error as for a single one."""
+        with self._lock:
+            if not source.live:
+                return True
+            if not self._several_locked():
+                return False
+            source.strikes += 1
+            if isinstance(error, RetriableError) and source.strikes < STRIKES:
+                return True
+        why = f"{error}" if not isinstance(error, RetriableError) else f"{STRIKES} failures"
+        self.retire(source, f"{why}; fetching from the others")
+        return True
+
+    # -- what the pool does on its tick ---------------------------------------------------
+
+    def sample(self, busy: dict[int, int]) -> None:
+        """Fold the bytes since the last tick into each server's speed per connection;
+        ``busy`` counts the connections in a request, by server index."""
+        now = self._clock()
+        with self._lock:
+            dt, self._last_sample = now - self._last_sample, now
+            if dt <= 0:
+                return
+            keep = math.exp(-dt / RATE_SECONDS)
+            for s in self.all:
+                delta, s._seen = s.received - s._seen, s.received
+                conns = busy.get(s.index, 0)
+                if conns or delta:
+                    s._bytes_w = s._bytes_w * keep + delta
+                    s._conn_w = s._conn_w * keep + dt * max(1, conns)
+        self._retire_slow(now)
+
+    def rebalance(self, wanted: int, force: bool = False) -> None:
+        """Reassign workers ``0..wanted-1`` when the shares have moved by a connection or
+        more on some server (or ``force``); a worker keeps its server when it can."""
+        now = self._clock()
+        if not force and now - self._last_rebalance < REBALANCE_SECONDS:
+            return
+        self._last_rebalance = now
+        live = self.live()
+        wanted_counts = shares(wanted, [_estimate(s) for s in live])
+        targets = dict(zip((s.index for s in live), wanted_counts, strict=True))
+        with self._lock:
+            kept = {w: s for w, s in self._assigned.items() if w < wanted and s.live}
+            counts = {i: sum(1 for s in kept.values() if s.index == i) for i in targets}
+            unbalanced = any(
+                abs(counts[i] - t) >= 2 or (t and not counts[i]) for i, t in targets.items()
+            )
+            if len(kept) == wanted and not unbalanced and not force:
+                return
+            self._assigned = _assign(wanted, kept, targets, {s.index: s for s in live})
+
+    def retire(self, source: Source, why: str) -> None:
+        with self._lock:
+            if not source.live or not self._several_locked():
+                return
+            source.live = False
+        self._last_rebalance = -math.inf  # its workers move at the next tick
+        self.say(f"{source.name}: {why}")
+
+    def views(self) -> tuple[SourceView, ...]:
+        """Each server, for snapshots; none when the URL is the only one."""
+        if len(self.all) == 1:
+            return ()
+        with self._lock:
+            conns = Counter(s.index for s in self._assigned.values() if s.live)
+        return tuple(
+            SourceView(redact(s.url), s.live, s.received, s.rate or 0.0, conns[s.index])
+            for s in self.all
+        )
+
+    # -- internals --------------------------------------------------------------------
+
+    def _several_locked(self) -> bool:
+        return sum(1 for s in self.all if s.live) > 1
+
+    def _retire_slow(self, now: float) -> None:
+        measured = [s for s in self.live() if s.rate is not None and s.first_byte is not None]
+        best = max((s.rate or 0.0 for s in measured), default=0.0)
+        for s in measured:
+            rate = s.rate or 0.0
+            if now - (s.first_byte or now) >= MEASURE_SECONDS and rate * SLOW_FACTOR < best:
+                self.retire(
+                    s,
+                    f"far slower than the fastest server ({format_size(int(rate))}/s per"
+                    f" connection against {format_size(int(best))}/s); fetching from the others",
+                )
+
+
+def _estimate(source: Source) -> float | None:
+    """A mirror earns its share by being measured: until then it gets the one connection
+    that measures it, and the URL (unmeasured: the average) the rest."""
+    rate = source.rate
+    if rate is None and source.index > 0:
+        return 0.0
+    return rate
+
+
+def _assign(
+    wanted: int, kept: dict[int, Source], targets: dict[int, int], by_index: dict[int, Source]
+) -> dict[int, Source]:
+    """Each server keeps its lowest workers up to its share; every other worker goes to
+    the server furthest below its share, so that new workers alternate between servers."""
+    result: dict[int, Source] = {}
+    counts = dict.fromkeys(targets, 0)
+    for wid in sorted(kept):
+        i = kept[wid].index
+        if counts[i] < targets[i]:
+            result[wid] = kept[wid]
+            counts[i] += 1
+    for wid in range(wanted):
+        if wid not in result:
+            i = max(targets, key=lambda k: (targets[k] - counts[k], -k))
+            result[wid] = by_index[i]
+            counts[i] += 1
+    return result
+
+
+__all__ = ["SLOW_FACTOR", "STRIKES", "Source", "SourceSet", "shares"]

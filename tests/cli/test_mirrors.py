@@ -1,0 +1,170 @@
+"""Mirrors through the real `rangetui get`: two (or three) servers on 127.0.0.1.
+
+Pass or fail rests on bytes and log lines, never on time: the URL's server is paced so
+that a download lasts long enough for a mirror's check to end before it, on any box.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import (
+    MiB,
+    assert_clean_failure,
+    assert_saved,
+    closed_port,
+    finish,
+    part_of,
+    run_get,
+    start_get,
+    wait_for,
+)
+from tests.conftest import payload
+from tests.faultserver import FaultServer
+
+SIZE = 16 * MiB
+SAMPLES = 2 * 64 * 1024
+"""What a mirror's check reads from each server."""
+
+
+@pytest.fixture
+def mirror() -> Iterator[FaultServer]:
+    with FaultServer() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def data() -> bytes:
+    return payload(SIZE, seed=7)
+
+
+def test_two_agreeing_servers_both_serve_and_the_file_is_exact(
+    server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    url = server.add("/f.bin", data, rate=MiB)
+    other = mirror.add("/f.bin", data, rate=MiB)
+    out = tmp_path / "f.bin"
+    result = run_get(url, "--mirror", other, "-o", out, "-t", "8")
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    assert "agrees with the URL" in result.stderr, result.describe()
+    assert mirror.bytes_sent("/f.bin") > SAMPLES, "the mirror served no file bytes"
+    assert server.bytes_sent("/f.bin") > SAMPLES
+
+
+def test_a_mirror_of_another_size_is_dropped(
+    server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    url = server.add("/f.bin", data, rate=4 * MiB)
+    other = mirror.add("/f.bin", data[:-1])
+    out = tmp_path / "f.bin"
+    result = run_get(url, "--mirror", other, "-o", out)
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    assert f"has {SIZE - 1} bytes where the URL has {SIZE}" in result.stderr, result.describe()
+    assert mirror.bytes_sent("/f.bin") <= 1, "no more than its one-byte probe"
+
+
+def test_a_mirror_with_other_bytes_of_the_same_size_is_dropped(
+    server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    """Same size, same dates: only the sampled bytes tell the two files apart."""
+    url = server.add("/f.bin", data, rate=4 * MiB, etag=None)
+    other = mirror.add("/f.bin", payload(SIZE, seed=8), etag=None)
+    out = tmp_path / "f.bin"
+    result = run_get(url, "--mirror", other, "-o", out)
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    assert "serves other bytes than the URL" in result.stderr, result.describe()
+    assert mirror.bytes_sent("/f.bin") <= SAMPLES, "a disagreeing mirror served file bytes"
+
+
+@pytest.mark.parametrize("fault", ["404", "refused", "drops"])
+def test_a_failing_mirror_is_retired_and_the_other_finishes(
+    fault: str, server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    url = server.add("/f.bin", data, rate=512 * 1024)
+    if fault == "404":
+        other = mirror.url("/missing.bin")
+    elif fault == "refused":
+        other = f"http://127.0.0.1:{closed_port()}/f.bin"
+    else:  # passes the check (64 KiB samples), then drops every longer answer
+        other = mirror.add("/f.bin", data, drop_after=200_000)
+    out = tmp_path / "f.bin"
+    result = run_get(url, "--mirror", other, "-o", out, "-t", "8")
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    said = {"404": "404", "refused": "connection refused", "drops": "fetching from the others"}
+    mirror_lines = [line for line in result.lines if "mirror http://127.0.0.1" in line]
+    assert any(said[fault] in line for line in mirror_lines), result.describe()
+
+
+def test_a_slow_mirror_serves_less_than_the_fast_server(
+    server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    url = server.add("/f.bin", data, rate=MiB)
+    other = mirror.add("/f.bin", data, rate=128 * 1024)
+    out = tmp_path / "f.bin"
+    result = run_get(url, "--mirror", other, "-o", out, "-t", "8")
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    assert "agrees with the URL" in result.stderr, result.describe()
+    assert mirror.bytes_sent("/f.bin") < server.bytes_sent("/f.bin") // 4
+
+
+def test_tab_separated_mirrors_on_an_input_line(
+    server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    url = server.add("/f.bin", data, rate=MiB)
+    other = mirror.add("/f.bin", data, rate=MiB)
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{url}\t{other}\n  out=named.bin\n", encoding="utf-8")
+    result = run_get("-i", listing, "-d", tmp_path)
+    assert result.code == 0, result.describe()
+    assert_saved(tmp_path / "named.bin", data)
+    assert mirror.bytes_sent("/f.bin") > SAMPLES, result.describe()
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["http://127.0.0.1:1/b.bin"], "give exactly one URL"),
+        (["--mirror=ftp://127.0.0.1/f.bin"], "not an http or https URL"),
+    ],
+)
+def test_mirror_usage_errors_are_one_line(
+    server: FaultServer, extra: list[str], said: str, tmp_path: Path
+) -> None:
+    url = server.add("/f.bin", b"x" * 100)
+    result = run_get(url, *extra, "--mirror", "http://127.0.0.1:1/f.bin", "-d", tmp_path)
+    assert_clean_failure(result, max_lines=1)
+    assert result.code == 2 and said in result.stderr, result.describe()
+
+
+def test_a_resumed_download_keeps_its_mirror(
+    server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    """Interrupted, then run again without --mirror: the saved map remembers it."""
+    url = server.add("/f.bin", data, rate=256 * 1024)
+    other = mirror.add("/f.bin", data, rate=256 * 1024)
+    out = tmp_path / "f.bin"
+    proc = start_get(url, "--mirror", other, "-o", out, "-t", "4")
+    wait_for(lambda: mirror.bytes_sent("/f.bin") > SAMPLES + MiB, 30, "the mirror's bytes")
+    proc.send_signal(signal.SIGINT)
+    first = finish(proc, 30)
+    assert first.code == 130, first.describe()
+    assert part_of(out).exists()
+    server.reset_counters()
+    mirror.reset_counters()
+    server.resource("/f.bin").rate = mirror.resource("/f.bin").rate = MiB
+    second = run_get(url, "-o", out, "-t", "4")
+    assert second.code == 0, second.describe()
+    assert_saved(out, data)
+    assert "resuming" in second.stderr, second.describe()
+    assert mirror.bytes_sent("/f.bin") > SAMPLES, second.describe()
+    fetched = server.bytes_sent("/f.bin") + mirror.bytes_sent("/f.bin")
+    assert fetched < SIZE - MiB, "the rerun fetched the saved bytes again"

@@ -1,0 +1,185 @@
+"""The servers of one file: shares by speed, retiring a failing or far slower server,
+and the state files of schema 1 (no mirrors) read by schema 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rangetui.core.api import Add, command_from_json, command_to_json
+from rangetui.core.errors import Refused, RetriableError
+from rangetui.core.jobs import JobList
+from rangetui.core.mirrors import SAMPLE_BYTES, mirror_http, sample_ranges
+from rangetui.core.sources import SLOW_FACTOR, STRIKES, Source, SourceSet, shares
+from rangetui.core.store import SCHEMA, CorruptState, Store, _digest, read_json
+from rangetui.core.types import HttpOptions, Remote
+
+REMOTE = Remote("http://a/f", 10_000_000, '"x"', None, True)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sources(count: int, clock: Clock, said: list[str]) -> SourceSet:
+    found = [Source(i, f"http://h{i}/f", REMOTE, HttpOptions()) for i in range(count)]
+    return SourceSet(found, said.append, clock)
+
+
+@pytest.mark.parametrize(
+    ("wanted", "rates", "expected"),
+    [
+        (8, [None, None], [4, 4]),
+        (8, [1.0, 0.0], [7, 1]),
+        (8, [30.0, 10.0], [6, 2]),
+        (1, [1.0, 5.0], [0, 1]),
+        (3, [None, None, None], [1, 1, 1]),
+        (8, [None, 0.0], [7, 1]),
+    ],
+)
+def test_shares_follow_speed_with_one_each(
+    wanted: int, rates: list[float | None], expected: list[int]
+) -> None:
+    assert shares(wanted, rates) == expected
+
+
+def test_a_new_mirror_gets_one_connection_and_alternates() -> None:
+    clock, said = Clock(), []
+    s = sources(2, clock, said)
+    s.rebalance(8)
+    owners = [s.assigned(w).index for w in range(8)]
+    assert sorted(owners) == [0] * 7 + [1]
+
+
+def test_a_far_slower_server_is_retired_and_its_workers_move() -> None:
+    clock, said = Clock(), []
+    s = sources(2, clock, said)
+    fast, slow = s.all
+    for _ in range(20):
+        clock.now += 0.1
+        s.received(fast, 1_000_000)
+        s.received(slow, int(1_000_000 / (SLOW_FACTOR * 2)))
+        s.sample({0: 1, 1: 1})
+    assert not slow.live and fast.live
+    assert any("far slower" in line and "mirror http://h1/f" in line for line in said)
+    s.rebalance(8)
+    assert all(s.assigned(w) is fast for w in range(8))
+    assert not s.keeps(7, slow)
+
+
+def test_strikes_retire_a_server_but_never_the_last() -> None:
+    clock, said = Clock(), []
+    s = sources(2, clock, said)
+    primary, mirror = s.all
+    for _ in range(STRIKES - 1):
+        assert s.strike(mirror, RetriableError("dropped"))
+    assert mirror.live
+    assert s.strike(mirror, RetriableError("dropped"))
+    assert not mirror.live
+    assert not s.strike(primary, Refused("404", 404)), "the last server's error is the caller's"
+    assert primary.live
+
+
+def test_a_completed_request_forgives_strikes() -> None:
+    s = sources(2, Clock(), [])
+    mirror = s.all[1]
+    for _ in range(STRIKES * 2):
+        s.strike(mirror, RetriableError("dropped"))
+        s.completed(mirror)
+    assert mirror.live
+
+
+def test_a_mirror_found_after_the_end_is_not_added_or_said() -> None:
+    said: list[str] = []
+    s = sources(1, Clock(), said)
+    s.close()
+    s.add("http://late/f", REMOTE, HttpOptions())
+    assert len(s.all) == 1 and said == []
+
+
+def test_sample_ranges_are_inside_the_file_and_not_only_at_zero() -> None:
+    ranges = sample_ranges(10_000_000)
+    assert len(ranges) == 2 and ranges[-1] == (10_000_000 - SAMPLE_BYTES, 10_000_000)
+    assert all(0 <= a < b <= 10_000_000 and b - a == SAMPLE_BYTES for a, b in ranges)
+    assert sample_ranges(100) == [(0, 100)]
+
+
+def test_user_headers_stay_with_the_urls_host() -> None:
+    http = HttpOptions(headers=(("Authorization", "Bearer t"), ("User-Agent", "me")))
+    assert mirror_http(http, "http://a/f", "http://a/g") is http
+    assert mirror_http(http, "http://a/f", "http://b/f").headers == (("User-Agent", "me"),)
+
+
+def test_an_add_with_mirrors_crosses_the_socket() -> None:
+    add = Add("http://a/f", "/tmp", mirrors=("http://b/f", "http://c/f"))
+    assert command_from_json(json.loads(json.dumps(command_to_json(add)))) == add
+
+
+def _write_v1(path: Path, data: object) -> None:
+    envelope = {"schema": 1, "sha256": _digest(data), "data": data}
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(json.dumps(envelope), encoding="utf-8")
+
+
+V1_JOB = {
+    "id": "abc123def456",
+    "url": "http://a/f",
+    "directory": "/tmp",
+    "output": None,
+    "options": {"connections": 4, "http": {"headers": []}},
+    "status": "paused",
+    "completed": 5,
+    "added": 1.0,
+}
+
+
+def test_a_schema_1_queue_is_migrated(state_dir: Path) -> None:
+    store = Store(state_dir)
+    joblist = JobList(store)
+    _write_v1(joblist.path, {"jobs": [V1_JOB]})
+    jobs, note = joblist.load()
+    assert note is None and len(jobs) == 1
+    assert jobs[0].id == "abc123def456" and jobs[0].mirrors == ()
+    joblist.save([jobs[0].with_changes(mirrors=("http://b/f",))])
+    saved = json.loads(joblist.path.read_text(encoding="utf-8"))
+    assert saved["schema"] == SCHEMA == 2
+    assert saved["data"]["jobs"][0]["mirrors"] == ["http://b/f"]
+    assert joblist.load()[0][0].mirrors == ("http://b/f",)
+
+
+def test_a_schema_1_map_is_migrated(state_dir: Path) -> None:
+    store = Store(state_dir)
+    target = state_dir / "f.bin"
+    old = {
+        "target": str(target),
+        "url": "http://a/f",
+        "remote": {
+            "url": "http://a/f",
+            "size": 10,
+            "etag": None,
+            "last_modified": None,
+            "accept_ranges": True,
+        },
+        "block_size": 4,
+        "done": [[0, 4]],
+        "boot_id": None,
+    }
+    _write_v1(store.map_path(target), old)
+    state = store.load_map(target)
+    assert state is not None and state.mirrors == [] and state.done == [(0, 4)]
+
+
+def test_a_state_file_of_a_later_schema_is_set_aside(state_dir: Path) -> None:
+    path = state_dir / "queue.json"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = {"jobs": []}
+    path.write_text(json.dumps({"schema": SCHEMA + 1, "sha256": _digest(data), "data": data}))
+    with pytest.raises(CorruptState, match="damaged"):
+        read_json(path)
+    assert not path.exists()
