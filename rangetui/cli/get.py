@@ -170,7 +170,7 @@ class _Follower:
         self.engine = engine
         self.verbose = verbose
         self.printer = printer
-        self.waiting: list[str] = []
+        self.waiting: set[str] = set()
         self.worst = EXIT_OK
         self.seen = 0
 
@@ -179,7 +179,7 @@ class _Follower:
             added = self.engine.add(
                 job.url, job.directory, job.output, job.options or options, mirrors=job.mirrors
             )
-            self.waiting.append(added)
+            self.waiting.add(added)
         except DownloadError as e:  # plainly not a URL: said at once, the others go on
             self.printer.error(terminal_safe(f"error: {redact(job.url)}: {e}"))
             self.worst = max(self.worst, EXIT_FAILED)
@@ -192,7 +192,7 @@ class _Follower:
             self._events(snap)
             for job in snap.jobs:
                 if job.id in self.waiting and job.status in (Phase.DONE, Phase.FAILED):
-                    self.waiting.remove(job.id)
+                    self.waiting.discard(job.id)
                     self.worst = max(self.worst, self._report(job))
             active = [j for j in snap.jobs if j.status in ACTIVE]
             if len(active) > 1 or (active and active[0].status is Phase.DOWNLOADING):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from rangetui.core.blockmap import BlockMap
 from rangetui.core.intervals import MapSnapshot
 from rangetui.core.jobs import Job
-from rangetui.core.snapshots import LOG_LINES, EngineSnapshot, LogLine, job_snapshot
+from rangetui.core.snapshots import LOG_LINES, EngineSnapshot, JobSnapshot, LogLine, job_snapshot
 from rangetui.core.store import CorruptState, Store
 from rangetui.core.text import terminal_safe
 from rangetui.core.types import Phase
@@ -39,6 +39,10 @@ class Ledger:
         self._seq = 0
         self._version = 0
         self._cached: EngineSnapshot | None = None
+        self._still: dict[str, tuple[Job, JobSnapshot]] = {}
+        """The last snapshot of each job that is not running, by the record it was built
+        from: records are immutable, so the same record gives the same snapshot. A queue
+        of 200 files then costs the running ones per tick, not all 200."""
         self._lock = threading.Lock()
         self.dirty = False
 
@@ -173,14 +177,22 @@ class Ledger:
             log = tuple(self._log)
             version = self._version
         snaps = []
+        still: dict[str, tuple[Job, JobSnapshot]] = {}
         for job in jobs:
             download = running.get(job.id)
             wanted = job.id in detail
+            if download is None and not wanted:
+                kept = self._still.get(job.id)
+                made = kept[1] if kept and kept[0] is job else job_snapshot(job, None, None, False)
+                still[job.id] = (job, made)
+                snaps.append(made)
+                continue
             live = download.snapshot(blocks=wanted) if download is not None else None
             snaps.append(job_snapshot(job, live, maps.get(job.id), wanted))
         snap = EngineSnapshot(tuple(snaps), log, max_jobs, limit_rate, version, detail)
         with self._lock:
             self._cached = snap
+            self._still = still
         return snap
 
 

@@ -178,3 +178,28 @@ def test_a_finished_url_added_again_is_a_new_job_that_finds_the_file_complete(
     done = wait_job(engine, second, lambda j: j.status is Phase.DONE)
     assert done.target == str(downloads / "again.bin")
     assert not (downloads / "again (1).bin").exists()
+
+
+def test_a_job_that_does_not_run_is_not_rebuilt_on_every_snapshot(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    """A long queue costs a front end's tick only its running jobs: the snapshot of a
+    job that did not change is the same object, and a change is seen at once."""
+    url = server.add("/still.bin", payload(MiB, seed=40))
+    held = engine.add(url, downloads, paused=True)
+    other = engine.add(server.add("/other.bin", payload(MiB, seed=41)), downloads, paused=True)
+    wait_job(engine, other, lambda j: j.status is Phase.PAUSED)
+    first = engine.snapshot()
+    engine.set_max_jobs(3)  # a change of the engine's, not of the jobs
+    deadline = time.monotonic() + 10
+    while (second := engine.snapshot()).max_jobs != 3:
+        assert time.monotonic() < deadline, "the engine never applied max_jobs"
+        time.sleep(0.01)
+    assert second is not first
+    assert second.find(held) is first.find(held)
+    engine.resume(other)
+    wait_job(engine, other, lambda j: j.status is Phase.DONE)
+    third = engine.snapshot()
+    assert third.find(held) is first.find(held)
+    assert third.find(other).status is Phase.DONE  # type: ignore[union-attr]
+    assert first.find(other).status is Phase.PAUSED  # type: ignore[union-attr]
