@@ -278,6 +278,15 @@ CASES = [
         "error",
     ),
     Case("content-length-larger-twice", {"short_body": 300_000, "drop_times": 2}, "ok"),
+    Case(  # L13: once taken for "no length", so a body cut short was saved with exit 0
+        "content-length-of-21-digits",
+        {
+            "accept_ranges": False,
+            "send_length": False,
+            "extra_headers": {"Content-Length": "9" * 21},
+        },
+        "error",
+    ),
     Case("ten-thousand-chunks-ranged", {"chunked": True, "chunk_size": 100}, "ok", 1_000_000),
     Case(
         "ten-thousand-chunks-whole",

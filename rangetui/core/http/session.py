@@ -299,7 +299,16 @@ def _cause(e: BaseException) -> str:
 
 
 def length(resp: requests.Response) -> int | None:
-    return number(resp.headers.get("Content-Length"))
+    """The body's announced length; None when not announced. One that is announced but
+    is not a number we accept (21 digits, signs, junk) is an error, not "unknown":
+    read to the end instead, a body cut short would be saved as complete (L13)."""
+    value = resp.headers.get("Content-Length")
+    if value is None:
+        return None
+    parsed = number(value)
+    if parsed is None:
+        raise FatalError(f"{host_of(resp.url or '')} sent an invalid Content-Length")
+    return parsed
 
 
 def withheld(options: HttpOptions) -> dict[str, str | None]:
