@@ -68,6 +68,7 @@ class Engine(CommandMethods):
         self.store = store or Store()
         self.max_jobs = max(1, max_jobs)
         self.budget = HostBudget(max_per_host)
+        self._save_failed: str | None = None
         self._joblist = joblist or JobList(self.store)
         self._state_lock = StateLock(self.store.root) if self._joblist.persistent else None
         self._ledger = Ledger()
@@ -96,7 +97,7 @@ class Engine(CommandMethods):
         jobs, note = self._joblist.load()
         if note:
             self._ledger.note("", note, "queue")
-        self._ledger.load([self._revive(job) for job in jobs])
+        self._ledger.load([job.revived() for job in jobs])
         self._ledger.dirty = False
         for job in jobs:
             self._ledger.show_saved_map(job, self.store)
@@ -119,13 +120,6 @@ class Engine(CommandMethods):
     def detach(self) -> None:
         """Nobody else runs this engine: the front end leaving stops it."""
         self.shutdown()
-
-    @staticmethod
-    def _revive(job: Job) -> Job:
-        """Jobs that were running when the last process ended run again; paused stay paused."""
-        if job.status in ACTIVE:
-            return job.with_changes(status=Phase.QUEUED)
-        return job
 
     # -- the front-end interface (any thread) ------------------------------------------
 
@@ -339,8 +333,14 @@ class Engine(CommandMethods):
         return job.with_changes(status=Phase.FAILED, error=message, finished=time.time())
 
     def _save(self) -> None:
+        """A failure is said once, not on every retry (L9: a full disk flooded the log)."""
         jobs = self._ledger.progress(self._launcher.downloads())
         try:
             self._joblist.save(jobs)
+            said, self._save_failed = self._save_failed, None
+            if said:
+                self._ledger.note("", "the queue is saved again", "queue")
         except OSError as e:
-            self._ledger.note("", f"cannot save the queue: {e.strerror or e}", "queue")
+            said, self._save_failed = self._save_failed, f"cannot save the queue: {e.strerror or e}"
+            if said != self._save_failed:
+                self._ledger.note("", self._save_failed, "queue")

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from rangetui.core.naming import filename_from_url
 from rangetui.core.store import CorruptState, Store, atomic_write_json, read_json
 from rangetui.core.types import (
+    ACTIVE,
     DownloadSnapshot,
     Options,
     Phase,
@@ -99,6 +100,11 @@ class Job:
 
     def with_changes(self, **changes: Any) -> Job:
         return replace(self, **changes)
+
+    def revived(self) -> Job:
+        """As a new process finds it: a job that was running when the last one ended
+        runs again; a paused one stays paused."""
+        return replace(self, status=Phase.QUEUED) if self.status in ACTIVE else self
 
     def with_progress(self, live: DownloadSnapshot) -> Job:
         """The record brought up to date from its running download (what is saved)."""

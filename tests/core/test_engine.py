@@ -203,3 +203,28 @@ def test_a_job_that_does_not_run_is_not_rebuilt_on_every_snapshot(
     assert third.find(held) is first.find(held)
     assert third.find(other).status is Phase.DONE  # type: ignore[union-attr]
     assert first.find(other).status is Phase.PAUSED  # type: ignore[union-attr]
+
+
+def test_a_queue_that_cannot_be_saved_is_said_once(
+    state_dir: Path, server: FaultServer, downloads: Path
+) -> None:
+    """L9: a full state disk said "cannot save the queue" ten times a second."""
+    engine = Engine(Store(state_dir))
+    engine.start()
+    try:
+        (state_dir / "queue.json").unlink(missing_ok=True)
+        (state_dir / "queue.json").mkdir()  # every save now fails, as on a full disk
+        url = server.add("/unsaved.bin", payload(4 * MiB, seed=42), rate=2 * MiB)
+        job = engine.add(url, downloads)
+        wait_job(engine, job, lambda j: j.status is Phase.DONE)
+        time.sleep(1.5)  # more than one save period after the end: it would have said it again
+        said = [line.text for line in engine.snapshot().log if "cannot save the queue" in line.text]
+        assert len(said) == 1, said
+        (state_dir / "queue.json").rmdir()
+        engine.add(url, downloads / "again", paused=True)  # a change to save
+        deadline = time.monotonic() + 10
+        while not any("saved again" in line.text for line in engine.snapshot().log):
+            assert time.monotonic() < deadline, "never said the queue is saved again"
+            time.sleep(0.05)
+    finally:
+        engine.shutdown()
