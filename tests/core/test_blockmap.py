@@ -471,11 +471,12 @@ FAST = {1: 10_000, 2: 10_000, 3: 10_000}
 
 
 def test_steal_targets_the_straggler_in_proportion_to_rates(clock: FakeClock) -> None:
-    bmap, segment_of = _four_connections(clock, (8, {0: 1000, **FAST}))
+    """Slower, but not so slow that it is raced: it keeps its share of the rest."""
+    bmap, segment_of = _four_connections(clock, (8, {0: 4000, **FAST}))
     slow = segment_of[0]
     victim = bmap._segments[slow]
     done, end = victim.done, victim.end
-    assert (done, end) == (2000, 100_000)
+    assert (done, end) == (8000, 100_000)
     ends = {w: bmap.limit(s) for w, s in segment_of.items()}
     thief = bmap.claim(4, now=clock.now)
     assert thief is not None
@@ -484,8 +485,8 @@ def test_steal_targets_the_straggler_in_proportion_to_rates(clock: FakeClock) ->
     assert {w: bmap.limit(s) for w, s in segment_of.items() if w} == {
         w: e for w, e in ends.items() if w
     }
-    typical = (1000 + 3 * 10_000) / 4
-    expected_keep = (end - done) * 1000 / (1000 + typical)
+    typical = (4000 + 3 * 10_000) / 4
+    expected_keep = (end - done) * 4000 / (4000 + typical)
     kept = thief.start - done
     assert abs(kept - expected_keep) <= bmap.block_size
     assert thief.start % bmap.block_size == 0
@@ -521,8 +522,10 @@ def test_a_stalled_connection_is_the_victim(clock: FakeClock) -> None:
     assert thief.start - stalled.done <= 2 * bmap.block_size, "a stalled owner keeps ~nothing"
 
 
-def test_a_tiny_straggler_does_not_block_stealing_from_others(clock: FakeClock) -> None:
-    """The slowest owner has under two blocks left, so it cannot be cut; another one can."""
+def test_a_tiny_straggler_is_raced_then_others_are_shared(clock: FakeClock) -> None:
+    """The slowest owner has under two blocks left, too little to cut in two, but at its
+    rate they are the download's tail: the first idle connection races it for all of
+    them; the next one shares the large segment."""
     block = 1000
     bmap = BlockMap(200 * block, block, [(0, 98_500), (100_000, 120_000)])
     seg = {w: bmap.claim(w, now=clock.now).segment for w in range(2)}  # type: ignore[union-attr]
@@ -532,7 +535,10 @@ def test_a_tiny_straggler_does_not_block_stealing_from_others(clock: FakeClock) 
     # (6 s): worth sharing with an idle connection.
     assert bmap._segments[seg[0]].remaining == 1300
     assert bmap._segments[seg[1]].remaining == 60 * block
-    thief = bmap.claim(2, now=clock.now)
+    racer = bmap.claim(2, now=clock.now)
+    assert racer is not None and (racer.start, racer.end) == (98_700, 100_000)
+    assert bmap.advance(seg[0], 500) == 98_700, "the slow owner counts nothing more"
+    thief = bmap.claim(3, now=clock.now)
     assert thief is not None, "a connection idles while a large segment could be shared"
     assert bmap.limit(seg[1]) == thief.start
     assert thief.end == 200_000
@@ -791,6 +797,9 @@ class Sim:
             if self.bmap.is_complete:
                 break
             self.step(rnd, weights)
+        for wid in sorted(self.busy):  # owners raced to the end learn of it on their next call
+            assert self.bmap._segments[self.busy[wid][0]].remaining == 0
+            self.advance(wid, 0)
         size = self.bmap.size
         assert self.bmap.is_complete, "the download never finished"
         assert not self.busy
