@@ -130,7 +130,7 @@ def steal(
             return _split(segments, victim, victim.first_free, thief, now)
         if eta(victim) < MIN_STEAL_SECONDS:
             return None
-        mine = thief_rate or typical
+        mine = min(thief_rate, max(measured)) if thief_rate else typical  # bursts again
         keep = int(victim.remaining * rate(victim) / (rate(victim) + mine))
         index = _cut(segments, victim, victim.done + keep, thief, now, rate(victim), block)
         if index is not None:

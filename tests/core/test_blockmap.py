@@ -725,7 +725,9 @@ class Sim:
         self.bmap, self.clock = bmap, clock
         self.busy: dict[int, list[int]] = {}  # worker -> [segment, position, known end]
         self.written: list[Interval] = list(bmap.snapshot().done_intervals)
+        self.reserved: dict[int, tuple[int, int]] = {}  # worker -> (bytes read, may write)
         self.steals = 0
+        self.races = 0
 
     def write(self, a: int, b: int) -> None:
         if b > a:
@@ -737,6 +739,7 @@ class Sim:
         bmap, now = self.bmap, self.clock.now
         could_claim = claimable(bmap, now)
         count = len(bmap._segments)
+        free = {s: bmap._segments[s].first_free for s, _, _ in self.busy.values()}
         claim = bmap.claim(wid, now=now)
         if claim is None:
             assert not could_claim, "an unowned segment was ready"
@@ -751,15 +754,31 @@ class Sim:
             self.steals += 1
             assert not could_claim
             assert claim.start in {end for _, end in others}, "thief starts at victim's end"
+            victim = next(s for s in free if bmap.limit(s) == claim.start)
+            assert claim.start >= free[victim], "a cut fell inside bytes being written"
+            if bmap._segments[victim].remaining == 0:
+                assert claim.start == free[victim], "a race takes all from the write position"
+                self.races += 1
         self.busy[wid] = [claim.segment, claim.start, claim.end]
         return claim
 
+    def reserve(self, wid: int, nbytes: int) -> int:
+        """A read of ``nbytes`` arrived: how many may be written (the rest was taken)."""
+        seg, pos, _ = self.busy[wid]
+        allowed = self.bmap.reserve(seg, nbytes)
+        assert 0 <= allowed <= max(0, nbytes) and pos + allowed <= self.bmap.limit(seg)
+        self.reserved[wid] = (nbytes, allowed)
+        return allowed
+
     def advance(self, wid: int, nbytes: int) -> None:
         seg, pos, _ = self.busy[wid]
+        pinned = self.reserved.pop(wid, None)
         before = self.bmap.completed
         end = self.bmap.advance(seg, nbytes)
         assert end >= pos, "a cut never falls below the owner's position"
         counted = max(0, min(nbytes, end - pos))
+        if pinned is not None and pinned[0] == nbytes:
+            assert counted == pinned[1], "reserved bytes were cut, or more were counted"
         assert self.bmap.completed - before == counted
         self.write(pos, pos + counted)
         pos += counted
@@ -770,6 +789,7 @@ class Sim:
 
     def fail(self, wid: int, backoff: float) -> None:
         seg = self.busy.pop(wid)[0]
+        self.reserved.pop(wid, None)
         failures = self.bmap.failures(seg)
         assert self.bmap.release(seg, failed=True, backoff=backoff) == failures + 1
         assert self.bmap.failures(seg) == failures + 1
@@ -786,6 +806,10 @@ class Sim:
                 self.fail(wid, rnd.choice([0.0, 0.1, 1.0]))
             elif roll < 0.1:
                 self.bmap.note_request(seg, rnd.randint(pos, known_end))
+            elif roll < 0.15 and wid not in self.reserved:
+                self.reserve(wid, rnd.randint(0, 2 * block))  # advanced on a later step
+            elif wid in self.reserved:
+                self.advance(wid, self.reserved[wid][0])
             elif roll < 0.2:
                 self.advance(wid, rnd.randint(0, 3 * block))  # may overrun
             else:
@@ -799,7 +823,7 @@ class Sim:
             self.step(rnd, weights)
         for wid in sorted(self.busy):  # owners raced to the end learn of it on their next call
             assert self.bmap._segments[self.busy[wid][0]].remaining == 0
-            self.advance(wid, 0)
+            self.advance(wid, self.reserved.get(wid, (0, 0))[0])
         size = self.bmap.size
         assert self.bmap.is_complete, "the download never finished"
         assert not self.busy
@@ -839,6 +863,17 @@ def test_simulated_downloads_do_steal() -> None:
             sim.finish(rnd, [1.0, 0.1, 0.5, 1.0], max_steps=20_000)
             steals += sim.steals
     assert steals > 0, "the simulation never exercised stealing"
+
+
+def test_simulated_downloads_do_race_a_crawling_owner() -> None:
+    races = 0
+    for seed in range(5):
+        rnd = random.Random(seed)
+        with fake_clock() as clock:
+            sim = Sim(BlockMap.fresh(200 * 1000, 1000, 4), clock)
+            sim.finish(rnd, [1.0, 0.02, 1.0, 1.0, 1.0], max_steps=20_000)
+            races += sim.races
+    assert races > 0, "the simulation never raced a tail"
 
 
 def test_threads_download_every_byte_once() -> None:
@@ -928,7 +963,8 @@ class BlockMapMachine(RuleBasedStateMachine):
     @rule(data=st.data(), blocks=st.floats(0, 3))
     def advance(self, data: st.DataObject, blocks: float) -> None:
         wid = data.draw(st.sampled_from(sorted(self.s.busy)))
-        self.s.advance(wid, int(blocks * self.s.bmap.block_size))
+        read = int(blocks * self.s.bmap.block_size)
+        self.s.advance(wid, self.s.reserved[wid][0] if wid in self.s.reserved else read)
 
     @precondition(lambda self: self.sim is not None and self.sim.busy)
     @rule(data=st.data(), failed=st.booleans(), backoff=st.sampled_from([0.0, 0.5, 3.0]))
@@ -938,6 +974,7 @@ class BlockMapMachine(RuleBasedStateMachine):
             self.s.fail(wid, backoff)
         else:
             seg = self.s.busy.pop(wid)[0]
+            self.s.reserved.pop(wid, None)
             failures = self.s.bmap.failures(seg)
             assert self.s.bmap.release(seg) == failures
 
@@ -954,9 +991,45 @@ class BlockMapMachine(RuleBasedStateMachine):
         """All owners receive data for a while (rates get measured); then an idle one claims."""
         self.clock.tick(seconds)
         for wid in sorted(self.s.busy):
-            self.s.advance(wid, data.draw(st.integers(1, self.s.bmap.block_size)))
+            read = data.draw(st.integers(1, self.s.bmap.block_size))
+            self.s.advance(wid, self.s.reserved[wid][0] if wid in self.s.reserved else read)
         if len(self.s.busy) < self.WORKERS:
             self.s.claim(data.draw(st.sampled_from(self.idle())))
+
+    @precondition(lambda self: self.sim is not None and 0 < len(self.sim.busy) < self.WORKERS)
+    @rule(data=st.data(), inflight=st.floats(0, 2))
+    def duplicate_tail(self, data: st.DataObject, inflight: float) -> None:
+        """One owner crawls with a read in flight while the others stream; an idle one
+        asks. When it races the crawler's tail, the read lands only up to the cut."""
+        s, block = self.s, self.s.bmap.block_size
+        victim = data.draw(st.sampled_from(sorted(s.busy)))
+        for _ in range(4):
+            self.clock.tick(0.25)
+            for wid in sorted(s.busy):
+                if wid not in s.reserved:
+                    s.advance(wid, 1 if wid == victim else 4 * block)
+        if victim not in s.busy or victim in s.reserved or len(s.busy) == self.WORKERS:
+            return
+        read = int(inflight * block)
+        s.reserve(victim, read)
+        races = s.races
+        s.claim(data.draw(st.sampled_from(self.idle())))
+        if s.races > races:
+            assert s.bmap._segments[s.busy[victim][0]].remaining == 0
+        s.advance(victim, read)
+
+    @precondition(lambda self: self.sim is not None and self.sim.reserved)
+    @rule(data=st.data())
+    def write_lands(self, data: st.DataObject) -> None:
+        wid = data.draw(st.sampled_from(sorted(self.s.reserved)))
+        self.s.advance(wid, self.s.reserved[wid][0])
+
+    @precondition(lambda self: self.sim is not None and self.sim.busy)
+    @rule(data=st.data(), blocks=st.floats(0, 2))
+    def read_arrives(self, data: st.DataObject, blocks: float) -> None:
+        idle = sorted(w for w in self.s.busy if w not in self.s.reserved)
+        if idle:
+            self.s.reserve(data.draw(st.sampled_from(idle)), int(blocks * self.s.bmap.block_size))
 
     @precondition(lambda self: self.sim is not None)
     @rule(seconds=st.sampled_from([0.0, 0.05, 0.25, 1.0, 4.0]))
