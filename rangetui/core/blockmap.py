@@ -93,7 +93,8 @@ class BlockMap:
     # -- what connections call -------------------------------------------------------
 
     def claim(self, worker: int, now: float | None = None) -> Claim | None:
-        """Give ``worker`` an unowned segment, else half of the largest owned one."""
+        """Give ``worker`` an unowned segment, else a share of an owned one, or all that is
+        left of a far slower owner's (``segments.steal``)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             idle = [
