@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from rangetui.core.blockmap import BlockMap, Claim
 from rangetui.core.diskio import disk_error, write_all
@@ -268,7 +269,7 @@ class Worker(threading.Thread):
             want = min(len(buf), min(until, limit) - pos)
             if s.limiter is not None:
                 want = s.limiter.take(want, s.stop)
-            n = self._move(stream, fd, buf[:want], pos)
+            n = self._move(stream, fd, buf[:want], pos, segment)
             limit = s.bmap.advance(segment, n)
             s.sources.received(self.source, n)
             pos += n
@@ -284,12 +285,15 @@ class Worker(threading.Thread):
                     break
         return pos, limit
 
-    def _move(self, stream: RangeStream, fd: int, buf: memoryview, pos: int) -> int:
+    def _move(self, stream: RangeStream, fd: int, buf: memoryview, pos: int, segment: int) -> int:
         """Bytes from the response into the file at ``pos``: spliced in the kernel when the
-        stream allows it, else read into our buffer and written with pwrite."""
+        stream allows it, else read into our buffer and written with pwrite. Only what
+        the map lets us ``reserve`` is written: another connection may have taken the rest
+        of the range during the read (a tail race)."""
         s = self.shared
+        allow = partial(s.bmap.reserve, segment)
         if s.zero_copy:
-            moved = stream.splice_into(fd, pos, len(buf))
+            moved = stream.splice_into(fd, pos, len(buf), allow)
             if moved is not None:
                 return moved
         n = stream.readinto(buf)
@@ -297,7 +301,7 @@ class Worker(threading.Thread):
             raise RetriableError("the server closed the connection early")
         if s.stop.is_set():
             raise Cancelled("stopped")
-        write_all(fd, buf[:n], pos)
+        write_all(fd, buf[: allow(n)], pos)
         return n
 
     def _retry_later(self, claim: Claim, error: RetriableError) -> None:

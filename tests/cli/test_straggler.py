@@ -8,6 +8,7 @@ request before reconnecting is what this guards against.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.cli_helpers import MiB, assert_saved, run_get
@@ -44,3 +45,47 @@ def test_a_server_slow_for_every_connection_gets_no_reconnects(
     assert result.code == 0, result.describe()
     assert_saved(out, data)
     assert server.bytes_sent("/turns.bin") <= 1.05 * len(data), "bytes served beyond the file"
+
+
+def _ranges(server: FaultServer, route: str) -> dict[int, list[tuple[int, int]]]:
+    """Each client connection's GET ranges ``[a, b)``, by its port, in order."""
+    ranges: dict[int, list[tuple[int, int]]] = {}
+    for r in server.requests:
+        m = re.fullmatch(r"bytes=(\d+)-(\d+)", r.range or "")
+        if r.method == "GET" and r.route == route and m:
+            a, b = int(m[1]), int(m[2]) + 1
+            ranges.setdefault(r.client_port, []).append((a, b))
+    return ranges
+
+
+def test_the_tail_of_a_slow_connection_is_raced_on_a_fast_one(
+    server: FaultServer, downloads: Path
+) -> None:
+    """Two connections, so that no straggler verdict (it needs two peers) replaces the
+    slow one: the first (the probe's) crawls at 64 KiB/s through its 1 MiB first range
+    while the other fetches its half at 4 MiB/s. Then the fast one takes the slow one's
+    whole remaining range, including the part of its open request not yet received; the
+    slow response is closed rather than awaited, and the file is exact."""
+    data = payload(8 * MiB, seed=47)
+    route = "/tail.bin"
+    url = server.add(route, data, rate=4 * MiB, slow_connections=1, slow_rate=64 * 1024)
+    out = downloads / "tail.bin"
+    result = run_get(url, "-o", out, "-t", "2", "--fixed", timeout=90)
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    ranges = _ranges(server, route)
+    slow_port = next(r.client_port for r in server.requests if r.route == route)
+    slow = ranges[slow_port]
+    asked = sum(b - a for a, b in slow)
+    sent = server.resource(route).slow_bytes
+    assert 0 < sent < asked, f"the slow connection sent {sent} of the {asked} bytes it asked for"
+    raced = [
+        (a, b)
+        for port, got in ranges.items()
+        if port != slow_port
+        for a, b in got
+        if any(x <= a < y for x, y in slow)
+    ]
+    assert raced, f"no request duplicated the slow connection's tail: {ranges}"
+    fast = server.bytes_sent(route) - sent
+    assert fast <= len(data), f"fast connections fetched {fast - len(data)} bytes twice"

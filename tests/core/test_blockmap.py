@@ -471,11 +471,12 @@ FAST = {1: 10_000, 2: 10_000, 3: 10_000}
 
 
 def test_steal_targets_the_straggler_in_proportion_to_rates(clock: FakeClock) -> None:
-    bmap, segment_of = _four_connections(clock, (8, {0: 1000, **FAST}))
+    """Slower, but not so slow that it is raced: it keeps its share of the rest."""
+    bmap, segment_of = _four_connections(clock, (8, {0: 4000, **FAST}))
     slow = segment_of[0]
     victim = bmap._segments[slow]
     done, end = victim.done, victim.end
-    assert (done, end) == (2000, 100_000)
+    assert (done, end) == (8000, 100_000)
     ends = {w: bmap.limit(s) for w, s in segment_of.items()}
     thief = bmap.claim(4, now=clock.now)
     assert thief is not None
@@ -484,8 +485,8 @@ def test_steal_targets_the_straggler_in_proportion_to_rates(clock: FakeClock) ->
     assert {w: bmap.limit(s) for w, s in segment_of.items() if w} == {
         w: e for w, e in ends.items() if w
     }
-    typical = (1000 + 3 * 10_000) / 4
-    expected_keep = (end - done) * 1000 / (1000 + typical)
+    typical = (4000 + 3 * 10_000) / 4
+    expected_keep = (end - done) * 4000 / (4000 + typical)
     kept = thief.start - done
     assert abs(kept - expected_keep) <= bmap.block_size
     assert thief.start % bmap.block_size == 0
@@ -521,8 +522,10 @@ def test_a_stalled_connection_is_the_victim(clock: FakeClock) -> None:
     assert thief.start - stalled.done <= 2 * bmap.block_size, "a stalled owner keeps ~nothing"
 
 
-def test_a_tiny_straggler_does_not_block_stealing_from_others(clock: FakeClock) -> None:
-    """The slowest owner has under two blocks left, so it cannot be cut; another one can."""
+def test_a_tiny_straggler_is_raced_then_others_are_shared(clock: FakeClock) -> None:
+    """The slowest owner has under two blocks left, too little to cut in two, but at its
+    rate they are the download's tail: the first idle connection races it for all of
+    them; the next one shares the large segment."""
     block = 1000
     bmap = BlockMap(200 * block, block, [(0, 98_500), (100_000, 120_000)])
     seg = {w: bmap.claim(w, now=clock.now).segment for w in range(2)}  # type: ignore[union-attr]
@@ -532,7 +535,10 @@ def test_a_tiny_straggler_does_not_block_stealing_from_others(clock: FakeClock) 
     # (6 s): worth sharing with an idle connection.
     assert bmap._segments[seg[0]].remaining == 1300
     assert bmap._segments[seg[1]].remaining == 60 * block
-    thief = bmap.claim(2, now=clock.now)
+    racer = bmap.claim(2, now=clock.now)
+    assert racer is not None and (racer.start, racer.end) == (98_700, 100_000)
+    assert bmap.advance(seg[0], 500) == 98_700, "the slow owner counts nothing more"
+    thief = bmap.claim(3, now=clock.now)
     assert thief is not None, "a connection idles while a large segment could be shared"
     assert bmap.limit(seg[1]) == thief.start
     assert thief.end == 200_000
@@ -719,7 +725,9 @@ class Sim:
         self.bmap, self.clock = bmap, clock
         self.busy: dict[int, list[int]] = {}  # worker -> [segment, position, known end]
         self.written: list[Interval] = list(bmap.snapshot().done_intervals)
+        self.reserved: dict[int, tuple[int, int]] = {}  # worker -> (bytes read, may write)
         self.steals = 0
+        self.races = 0
 
     def write(self, a: int, b: int) -> None:
         if b > a:
@@ -731,6 +739,7 @@ class Sim:
         bmap, now = self.bmap, self.clock.now
         could_claim = claimable(bmap, now)
         count = len(bmap._segments)
+        free = {s: bmap._segments[s].first_free for s, _, _ in self.busy.values()}
         claim = bmap.claim(wid, now=now)
         if claim is None:
             assert not could_claim, "an unowned segment was ready"
@@ -745,15 +754,31 @@ class Sim:
             self.steals += 1
             assert not could_claim
             assert claim.start in {end for _, end in others}, "thief starts at victim's end"
+            victim = next(s for s in free if bmap.limit(s) == claim.start)
+            assert claim.start >= free[victim], "a cut fell inside bytes being written"
+            if bmap._segments[victim].remaining == 0:
+                assert claim.start == free[victim], "a race takes all from the write position"
+                self.races += 1
         self.busy[wid] = [claim.segment, claim.start, claim.end]
         return claim
 
+    def reserve(self, wid: int, nbytes: int) -> int:
+        """A read of ``nbytes`` arrived: how many may be written (the rest was taken)."""
+        seg, pos, _ = self.busy[wid]
+        allowed = self.bmap.reserve(seg, nbytes)
+        assert 0 <= allowed <= max(0, nbytes) and pos + allowed <= self.bmap.limit(seg)
+        self.reserved[wid] = (nbytes, allowed)
+        return allowed
+
     def advance(self, wid: int, nbytes: int) -> None:
         seg, pos, _ = self.busy[wid]
+        pinned = self.reserved.pop(wid, None)
         before = self.bmap.completed
         end = self.bmap.advance(seg, nbytes)
         assert end >= pos, "a cut never falls below the owner's position"
         counted = max(0, min(nbytes, end - pos))
+        if pinned is not None and pinned[0] == nbytes:
+            assert counted == pinned[1], "reserved bytes were cut, or more were counted"
         assert self.bmap.completed - before == counted
         self.write(pos, pos + counted)
         pos += counted
@@ -764,6 +789,7 @@ class Sim:
 
     def fail(self, wid: int, backoff: float) -> None:
         seg = self.busy.pop(wid)[0]
+        self.reserved.pop(wid, None)
         failures = self.bmap.failures(seg)
         assert self.bmap.release(seg, failed=True, backoff=backoff) == failures + 1
         assert self.bmap.failures(seg) == failures + 1
@@ -780,6 +806,10 @@ class Sim:
                 self.fail(wid, rnd.choice([0.0, 0.1, 1.0]))
             elif roll < 0.1:
                 self.bmap.note_request(seg, rnd.randint(pos, known_end))
+            elif roll < 0.15 and wid not in self.reserved:
+                self.reserve(wid, rnd.randint(0, 2 * block))  # advanced on a later step
+            elif wid in self.reserved:
+                self.advance(wid, self.reserved[wid][0])
             elif roll < 0.2:
                 self.advance(wid, rnd.randint(0, 3 * block))  # may overrun
             else:
@@ -791,6 +821,9 @@ class Sim:
             if self.bmap.is_complete:
                 break
             self.step(rnd, weights)
+        for wid in sorted(self.busy):  # owners raced to the end learn of it on their next call
+            assert self.bmap._segments[self.busy[wid][0]].remaining == 0
+            self.advance(wid, self.reserved.get(wid, (0, 0))[0])
         size = self.bmap.size
         assert self.bmap.is_complete, "the download never finished"
         assert not self.busy
@@ -830,6 +863,17 @@ def test_simulated_downloads_do_steal() -> None:
             sim.finish(rnd, [1.0, 0.1, 0.5, 1.0], max_steps=20_000)
             steals += sim.steals
     assert steals > 0, "the simulation never exercised stealing"
+
+
+def test_simulated_downloads_do_race_a_crawling_owner() -> None:
+    races = 0
+    for seed in range(5):
+        rnd = random.Random(seed)
+        with fake_clock() as clock:
+            sim = Sim(BlockMap.fresh(200 * 1000, 1000, 4), clock)
+            sim.finish(rnd, [1.0, 0.02, 1.0, 1.0, 1.0], max_steps=20_000)
+            races += sim.races
+    assert races > 0, "the simulation never raced a tail"
 
 
 def test_threads_download_every_byte_once() -> None:
@@ -919,7 +963,8 @@ class BlockMapMachine(RuleBasedStateMachine):
     @rule(data=st.data(), blocks=st.floats(0, 3))
     def advance(self, data: st.DataObject, blocks: float) -> None:
         wid = data.draw(st.sampled_from(sorted(self.s.busy)))
-        self.s.advance(wid, int(blocks * self.s.bmap.block_size))
+        read = int(blocks * self.s.bmap.block_size)
+        self.s.advance(wid, self.s.reserved[wid][0] if wid in self.s.reserved else read)
 
     @precondition(lambda self: self.sim is not None and self.sim.busy)
     @rule(data=st.data(), failed=st.booleans(), backoff=st.sampled_from([0.0, 0.5, 3.0]))
@@ -929,6 +974,7 @@ class BlockMapMachine(RuleBasedStateMachine):
             self.s.fail(wid, backoff)
         else:
             seg = self.s.busy.pop(wid)[0]
+            self.s.reserved.pop(wid, None)
             failures = self.s.bmap.failures(seg)
             assert self.s.bmap.release(seg) == failures
 
@@ -945,9 +991,45 @@ class BlockMapMachine(RuleBasedStateMachine):
         """All owners receive data for a while (rates get measured); then an idle one claims."""
         self.clock.tick(seconds)
         for wid in sorted(self.s.busy):
-            self.s.advance(wid, data.draw(st.integers(1, self.s.bmap.block_size)))
+            read = data.draw(st.integers(1, self.s.bmap.block_size))
+            self.s.advance(wid, self.s.reserved[wid][0] if wid in self.s.reserved else read)
         if len(self.s.busy) < self.WORKERS:
             self.s.claim(data.draw(st.sampled_from(self.idle())))
+
+    @precondition(lambda self: self.sim is not None and 0 < len(self.sim.busy) < self.WORKERS)
+    @rule(data=st.data(), inflight=st.floats(0, 2))
+    def duplicate_tail(self, data: st.DataObject, inflight: float) -> None:
+        """One owner crawls with a read in flight while the others stream; an idle one
+        asks. When it races the crawler's tail, the read lands only up to the cut."""
+        s, block = self.s, self.s.bmap.block_size
+        victim = data.draw(st.sampled_from(sorted(s.busy)))
+        for _ in range(4):
+            self.clock.tick(0.25)
+            for wid in sorted(s.busy):
+                if wid not in s.reserved:
+                    s.advance(wid, 1 if wid == victim else 4 * block)
+        if victim not in s.busy or victim in s.reserved or len(s.busy) == self.WORKERS:
+            return
+        read = int(inflight * block)
+        s.reserve(victim, read)
+        races = s.races
+        s.claim(data.draw(st.sampled_from(self.idle())))
+        if s.races > races:
+            assert s.bmap._segments[s.busy[victim][0]].remaining == 0
+        s.advance(victim, read)
+
+    @precondition(lambda self: self.sim is not None and self.sim.reserved)
+    @rule(data=st.data())
+    def write_lands(self, data: st.DataObject) -> None:
+        wid = data.draw(st.sampled_from(sorted(self.s.reserved)))
+        self.s.advance(wid, self.s.reserved[wid][0])
+
+    @precondition(lambda self: self.sim is not None and self.sim.busy)
+    @rule(data=st.data(), blocks=st.floats(0, 2))
+    def read_arrives(self, data: st.DataObject, blocks: float) -> None:
+        idle = sorted(w for w in self.s.busy if w not in self.s.reserved)
+        if idle:
+            self.s.reserve(data.draw(st.sampled_from(idle)), int(blocks * self.s.bmap.block_size))
 
     @precondition(lambda self: self.sim is not None)
     @rule(seconds=st.sampled_from([0.0, 0.05, 0.25, 1.0, 4.0]))

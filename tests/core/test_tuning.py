@@ -113,8 +113,10 @@ def test_no_straggler_in_the_tail() -> None:
 def test_reconnects_are_spaced(clock: FakeClock) -> None:
     pace = ConnectionTuner(4, clock=clock).pace()
     assert not pace.may_reconnect(), "a new connection is not replaced at once"
-    clock.advance(RECONNECT_SECONDS)
-    assert pace.may_reconnect()
+    clock.advance(STRAGGLER_SECONDS - 0.01)
+    assert not pace.may_reconnect()
+    clock.advance(0.01)
+    assert pace.may_reconnect(), "but as soon as it can be judged"
     pace.reconnected()
     clock.advance(RECONNECT_SECONDS - 0.01)
     assert not pace.may_reconnect()

@@ -14,7 +14,7 @@ import requests
 
 from rangetui.core.errors import RetriableError
 from rangetui.core.http.session import first_line
-from rangetui.core.http.splice import Splice
+from rangetui.core.http.splice import Allow, Splice
 
 FILL_SECONDS = 0.25
 SPLICE_MIN = 64 * 1024
@@ -43,22 +43,25 @@ class RangeStream:
         )
         return getattr(conn, "sock", None)
 
-    def splice_into(self, fd: int, offset: int, want: int) -> int | None:
+    def splice_into(
+        self, fd: int, offset: int, want: int, allow: Allow | None = None
+    ) -> int | None:
         """Move up to ``want`` body bytes from the socket into ``fd`` at ``offset`` inside
         the kernel (splice through a pipe): no copy through Python, about a third less
         CPU on a fast link. None when this stream cannot (TLS, chunked, a short body);
-        the caller then uses :meth:`readinto` for the whole stream.
+        the caller then uses :meth:`readinto` for the whole stream. Of the bytes taken
+        from the socket, only the first ``allow(n)`` are written (see ``Splice.move``).
 
         The choice is made once per stream: after the first spliced byte, http.client's
         buffer is empty and must stay so, or bytes would be skipped."""
         if self._splice is None:
             if not self._start_splice():
                 return None
-            return self._drain_buffered(fd, offset)
+            return self._drain_buffered(fd, offset, allow)
         if self._left == 0:
             return 0
         try:
-            n = self._splice.move(fd, offset, min(want, self._left or 0))
+            n = self._splice.move(fd, offset, min(want, self._left or 0), allow)
         except TimeoutError:
             raise RetriableError("the connection stalled (no data before the timeout)") from None
         except OSError as e:
@@ -81,16 +84,17 @@ class RangeStream:
         self._splice = Splice(sock)
         return True
 
-    def _drain_buffered(self, fd: int, offset: int) -> int:
+    def _drain_buffered(self, fd: int, offset: int, allow: Allow | None) -> int:
         """One read of SPLICE_MIN through http.client: it returns what it had buffered and
         reads the rest straight from the socket, leaving its buffer empty."""
         buf = memoryview(bytearray(SPLICE_MIN))
         n = self._read_some(buf)
         if n == 0:
             raise RetriableError("the server closed the connection early")
+        keep = n if allow is None else allow(n)
         done = 0
-        while done < n:
-            done += os.pwrite(fd, buf[done:n], offset + done)
+        while done < keep:
+            done += os.pwrite(fd, buf[done:keep], offset + done)
         if self._left is not None:
             self._left -= n
         return n

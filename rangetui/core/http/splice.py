@@ -7,10 +7,14 @@ import fcntl
 import os
 import select
 import socket
+from collections.abc import Callable
 
 SPLICE_PIPE = 1024 * 1024
 F_SETPIPE_SZ = 1031
 SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
+
+Allow = Callable[[int], int]
+"""Of n bytes received, how many the caller may write (the rest belong to someone else)."""
 
 
 class Splice:
@@ -26,11 +30,13 @@ class Splice:
         timeout = sock.gettimeout()
         self._timeout_ms = None if timeout is None else int(timeout * 1000)
 
-    def move(self, fd: int, offset: int, want: int) -> int:
-        """Bytes moved from the socket into ``fd`` at ``offset``; 0 at the end of stream.
+    def move(self, fd: int, offset: int, want: int, allow: Allow | None = None) -> int:
+        """Bytes taken from the socket (0 at the end of stream); those that ``allow``
+        (asked once they are in the pipe) permits go into ``fd`` at ``offset``, the rest
+        are dropped: another connection owns them now.
 
-        The pipe is drained into the file before returning, so a failure leaves nothing
-        in it that was counted; on any error the stream is closed, never reused.
+        The pipe is drained before returning, so a failure leaves nothing in it that was
+        counted; on any error the stream is closed, never reused.
         """
         while True:
             if not self._poll.poll(self._timeout_ms):
@@ -40,9 +46,12 @@ class Splice:
                 break
             except BlockingIOError:
                 continue
+        keep = n if allow is None else allow(n)
         moved = 0
+        while moved < keep:
+            moved += os.splice(self.r, fd, keep - moved, offset_dst=offset + moved)
         while moved < n:
-            moved += os.splice(self.r, fd, n - moved, offset_dst=offset + moved)
+            moved += len(os.read(self.r, n - moved))
         return n
 
     def close(self) -> None:
