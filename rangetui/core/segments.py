@@ -28,7 +28,12 @@ from dataclasses import dataclass
 
 RATE_SAMPLE = 0.25
 MIN_STEAL_SECONDS = 1.0
-"""A segment that its owner will finish sooner than this is not worth a new request."""
+"""How long a claim runs before its rate is trusted; and how much more work a cut after
+the owner's open request may leave it, rather than cut into what the server sends."""
+WORTH_STEALING_SECONDS = 0.5
+"""A segment that its owner will finish sooner than this is not worth a new request: a
+kept-alive connection's round trip is far less, and a second idle at the end of every
+download is what kept the straggler workload at 0.84x of aria2c (0.77x with this)."""
 RACE_FACTOR = 4.0
 """An owner this many times slower than the idle connection is raced for its tail
 (the tuner's straggler factor: the same "far slower")."""
@@ -105,7 +110,7 @@ def steal(
     returns the new segment's index. ``thief_rate`` is what the thief achieved on its
     last range (None: not known); a thief far slower than its peers takes nothing, as
     it would only become the tail that others then race."""
-    owned = [s for s in segments if s.owner is not None and s.remaining > 0]
+    owned = [s for s in segments if s.owner not in (None, thief) and s.remaining > 0]
     rates = {id(s): s.rate_at(now) for s in owned}
     measured = [r for r in rates.values() if r]
     if not measured:
@@ -128,7 +133,7 @@ def steal(
         fast = min(known, default=0.0)  # faster than both: a burst alone proves nothing
         if own is not None and races(own, victim.remaining - victim.writing, fast):
             return _split(segments, victim, victim.first_free, thief, now)
-        if eta(victim) < MIN_STEAL_SECONDS:
+        if eta(victim) < WORTH_STEALING_SECONDS:
             return None
         mine = min(thief_rate, max(measured)) if thief_rate else typical  # bursts again
         keep = int(victim.remaining * rate(victim) / (rate(victim) + mine))
