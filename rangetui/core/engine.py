@@ -141,7 +141,8 @@ class Engine(CommandMethods):
         job = Job.new(
             command.url, Path(command.directory), output, command.options, command.mirrors
         )
-        twin = self._ledger.unfinished_twin(job) if self._joblist.persistent else None
+        running = self._launcher.downloads()
+        twin = self._ledger.unfinished_twin(job, running) if self._joblist.persistent else None
         if twin is not None:
             self._ledger.note(twin.id, "already in the queue", "queue")
             return twin.id

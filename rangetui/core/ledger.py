@@ -100,13 +100,18 @@ class Ledger:
             self._maps.pop(job.id, None)
             self._changed()
 
-    def unfinished_twin(self, job: Job) -> Job | None:
-        """The same URL into the same place, not yet done (queued, running or pending)."""
+    def unfinished_twin(self, job: Job, running: dict[str, Download]) -> Job | None:
+        """The same URL into the same place, not yet done (queued, running or pending).
+        A download that has ended well but is not reaped yet is done: a front end has
+        already shown it so."""
         key = (job.url, job.directory, job.output)
         with self._lock:
             others = [*self._jobs, *self._pending]
         for other in others:
-            if (other.url, other.directory, other.output) == key and other.status is not Phase.DONE:
+            if (other.url, other.directory, other.output) != key or other.status is Phase.DONE:
+                continue
+            live = running.get(other.id)
+            if live is None or live.snapshot(blocks=False).phase is not Phase.DONE:
                 return other
         return None
 
