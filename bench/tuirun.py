@@ -184,6 +184,9 @@ class TuiCase:
         sample.extra["term_kbps"] = (window.nbytes[1] - window.nbytes[0]) / 1000 / secs
         sample.extra["cpu_before"] = window.cpu[0]
         sample.extra["cpu_window"] = window.cpu[1] - window.cpu[0]
+        # What is compared with `get`: the TUI and its background engine together, up
+        # to the download's end (wait4 sees the TUI alone, which does not download).
+        sample.user, sample.sys = window.cpu[1], 0.0
         # exit status does not count: without --exit-when-done we stop it with SIGTERM
         sample.ok, sample.error = True, ""
         problem = verify(out, [(Path(self.name).name, self.name)], env)
