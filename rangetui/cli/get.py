@@ -201,10 +201,17 @@ class _Follower:
         return self.worst
 
     def _interrupted(self, interrupt: _Interrupt) -> int:
+        before = self.engine.snapshot()
         self.engine.shutdown(STOP_GRACE_SECONDS)
         self._events(self.engine.snapshot())
         said = STOP_SIGNALS[interrupt.signum]
-        self.printer.error(f"{said}; progress is saved: resume with the same command")
+        over = [  # one connection, no ranges: nothing to resume from (L5)
+            j.name
+            for j in before.jobs
+            if j.running and j.status is Phase.DOWNLOADING and j.connection_target == 0
+        ]
+        tail = f" ({', '.join(over)}: no Range support, so it starts over)" if over else ""
+        self.printer.error(f"{said}; progress is saved: resume with the same command{tail}")
         return interrupt.exit_code
 
     def _events(self, snap: EngineSnapshot) -> None:

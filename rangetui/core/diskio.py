@@ -27,7 +27,9 @@ def write_all(fd: int, data: memoryview, offset: int) -> None:
 
 def disk_error(e: OSError) -> DiskError:
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskError("the disk is full; free some space and run the same command to resume")
+        return DiskError(
+            "the disk is full; free some space and run the same command to resume", full=True
+        )
     if e.errno == errno.EFBIG:
         return DiskError("the file is too large for this file system or process limit")
     return DiskError(f"cannot write the file: {e.strerror or e}")

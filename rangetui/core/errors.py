@@ -14,6 +14,11 @@ class FatalError(DownloadError):
 class DiskError(FatalError):
     """The file cannot be written: no server is to blame, so no mirror can help."""
 
+    def __init__(self, message: str, full: bool = False) -> None:
+        super().__init__(message)
+        self.full = full
+        """No space left: freeing some and running the command again resumes."""
+
 
 class Refused(FatalError):
     """401/403/404/410: final for this URL, but a redirect target may just have expired."""

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 
 from rangetui.core.diskio import truncate, write_all
-from rangetui.core.errors import Cancelled, FatalError, RetriableError
+from rangetui.core.errors import Cancelled, DiskError, FatalError, RetriableError
 from rangetui.core.http.body import RangeStream
 from rangetui.core.http.connection import Connection
 from rangetui.core.ratelimit import RateLimiter
@@ -98,6 +98,13 @@ def fetch_stream(
             try:
                 _one_pass(conn, remote, fd, buf, cancel, progress, limiter, on_stream)
                 return
+            except DiskError as e:
+                if e.full:  # L5: no ranges, so the next run starts at byte 0
+                    raise DiskError(
+                        "the disk is full; free some space and run the same command"
+                        " (without Range support on the server, it starts over)"
+                    ) from None
+                raise
             except RetriableError as e:
                 failures += 1
                 if failures > options.retries:

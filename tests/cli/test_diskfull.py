@@ -181,6 +181,24 @@ def test_data_disk_fills_mid_download_then_resume(
     resume_and_check(server, "/full.bin", args, out, data, kept)
 
 
+def test_data_disk_fills_without_ranges_says_it_starts_over(
+    server: FaultServer, small_fs: Callable[[int], Path]
+) -> None:
+    """L5: "run the same command to resume" was said of a server without Range support,
+    which a rerun fetches from byte 0."""
+    disk = small_fs(16 * MiB)
+    url = server.add("/whole.bin", payload(8 * MiB, seed=63), rate=MiB, accept_ranges=False)
+    proc = start(url, "-o", disk / "whole.bin")
+    try:
+        wait_for(lambda: server.bytes_sent("/whole.bin") >= 2 * MiB, 20, "2 MiB")
+        fill(disk)
+    except BaseException:
+        proc.kill()
+        raise
+    result = wait_result(proc, 30)
+    assert_clear_error(result, "disk|space", "starts over")
+
+
 def test_not_enough_space_is_refused_up_front(
     server: FaultServer, small_fs: Callable[[int], Path]
 ) -> None:

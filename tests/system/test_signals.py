@@ -75,6 +75,23 @@ def test_get_saves_and_exits_128_plus_the_signal_with_one_line(
     assert server.bytes_sent("/sig.bin") < SIZE - MiB, "the rerun fetched it all again"
 
 
+def test_an_interrupted_download_without_ranges_says_it_starts_over(
+    server: FaultServer, downloads: Path
+) -> None:
+    """L5: "resume with the same command" was said of a server without Range support,
+    which a rerun fetches from byte 0."""
+    data = payload(SIZE, seed=41)
+    url = server.add("/whole.bin", data, rate=MiB, accept_ranges=False)
+    proc = start_get("-q", url, "-o", downloads / "whole.bin")
+    try:
+        wait_for(lambda: server.bytes_sent("/whole.bin") >= MiB, 20, "1 MiB")
+    finally:
+        proc.send_signal(signal.SIGINT)
+    result = finish(proc, 10)
+    assert result.code == 130, result.describe()
+    assert "whole.bin: no Range support, so it starts over" in result.lines[-1], result.describe()
+
+
 def test_sighup_with_stderr_gone_still_saves_and_exits_129(
     server: FaultServer, downloads: Path
 ) -> None:
