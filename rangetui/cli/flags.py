@@ -151,6 +151,12 @@ def add_download_flags(parser: argparse.ArgumentParser) -> None:
         "--limit-rate", type=_size, metavar="RATE", help="bytes per second for each file, e.g. 2M"
     )
     parser.add_argument(
+        "--lowest-speed-limit",
+        type=_size,
+        metavar="RATE",
+        help="give up on a file slower than RATE for 30 s (as aria2c; progress is kept)",
+    )
+    parser.add_argument(
         "--retries", type=_count, default=5, help="attempts per range before giving up (default 5)"
     )
     parser.add_argument(
@@ -236,6 +242,7 @@ def options_from(args: argparse.Namespace) -> Options:
         buffer_size=args.buffer_size,
         retries=args.retries,
         limit_rate=args.limit_rate,
+        lowest_speed=args.lowest_speed_limit,
         checksum=args.checksum,
         checksum_file=str(args.checksum_file.absolute()) if args.checksum_file else None,
         http=HttpOptions(

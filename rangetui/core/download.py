@@ -26,6 +26,7 @@ from rangetui.core.errors import (
     RemoteChanged,
 )
 from rangetui.core.finished import FinishedFiles, verify_finished
+from rangetui.core.lowspeed import SpeedFloor
 from rangetui.core.mirrors import agreeing_sources
 from rangetui.core.opening import FirstConnection
 from rangetui.core.placement import (
@@ -91,6 +92,7 @@ class Download:
         self._speedo = Speedometer()
         self._tuner = ConnectionTuner.of(self.options, self.event)
         self._first = FirstConnection(self.options, self.store, budget)
+        self._floor = SpeedFloor(self.options.lowest_speed)
         self.limiter = RateLimiter(self.options.limit_rate, parent=shared_limit)
         """This download's limit (None: none of its own), under the engine's shared one."""
 
@@ -314,6 +316,7 @@ class Download:
 
     def _sample_speed(self, done: int) -> None:
         self._speed = self._speedo.sample(time.monotonic(), done)
+        self._floor.observe(done)
 
     def _fetch_single(
         self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event

@@ -27,7 +27,8 @@ from rangetui.core.types import (
 
 QUEUE_VERSION = 2
 """The job records' own version, inside the store's envelope. 1: before --fixed, when
-every job used exactly its -t connections; 2: ``options.fixed`` says whether it does."""
+every job used exactly its -t connections; 2: ``options.fixed`` says whether it does,
+and ``options.lowest_speed`` holds a --lowest-speed-limit (none before)."""
 
 
 def migrate(item: dict[str, Any], version: int) -> dict[str, Any]:
@@ -38,6 +39,7 @@ def migrate(item: dict[str, Any], version: int) -> dict[str, Any]:
     if version < 2:
         options = dict(item.get("options") or {})
         options.setdefault("fixed", False)
+        options.setdefault("lowest_speed", None)
         item = {**item, "options": options}
     return item
 

@@ -55,6 +55,8 @@ class Options:
     buffer_size: int = 1024 * 1024
     retries: int = 5
     limit_rate: int | None = None
+    lowest_speed: int | None = None
+    """--lowest-speed-limit: bytes per second below which, for 30 s, it gives up."""
     checksum: str | None = None
     """ALG:HEX (a bare HEX, from older saved queues, is sha256)."""
     checksum_file: str | None = None

@@ -95,3 +95,9 @@ def test_a_mistake_is_one_sentence_naming_the_file_line_and_key(
 def test_a_missing_config_given_by_flag_is_an_error(tmp_path: Path, config_home: Path) -> None:
     result = run_get("http://127.0.0.1:9/x", "--config", tmp_path / "nope.toml")
     assert result.code == 2 and "no config file at" in result.stderr, result.describe()
+
+
+def test_the_lowest_speed_limit_is_a_setting(config_home: Path) -> None:
+    write(config_home, 'lowest-speed-limit = "100K"\n')
+    value, source = shown("lowest-speed-limit")
+    assert value in ("100K", "102400") and "config.toml" in source, (value, source)
