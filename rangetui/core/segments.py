@@ -58,6 +58,7 @@ class Segment:
     mark_time: float = 0.0
     mark_done: int = 0
     claimed_at: float = 0.0
+    claimed_done: int = 0
 
     @property
     def remaining(self) -> int:
@@ -91,7 +92,14 @@ class Segment:
 
     def restart_rate(self, now: float) -> None:
         self.rate, self.mark_time, self.mark_done = 0.0, now, self.done
-        self.claimed_at = now
+        self.claimed_at, self.claimed_done = now, self.done
+
+    def average_since_claim(self, now: float) -> float:
+        """What its owner has achieved overall: a connection of a server that serves in
+        turns stalls now and then but keeps up on average, and a cut into its open
+        request would throw away what the server is about to send."""
+        age = now - self.claimed_at
+        return (self.done - self.claimed_done) / age if age > 0 else 0.0
 
 
 def races(own: float, remaining: int, fast: float) -> bool:
@@ -128,6 +136,8 @@ def steal(
 
     for victim in sorted(owned, key=eta, reverse=True):
         own = rates[id(victim)]
+        if own is not None:
+            own = max(own, victim.average_since_claim(now))
         peers = [r for s in owned if s is not victim for r in (rates[id(s)],) if r]
         known = [r for r in (thief_rate, statistics.median(peers) if peers else None) if r]
         fast = min(known, default=0.0)  # faster than both: a burst alone proves nothing
@@ -137,7 +147,8 @@ def steal(
             return None
         mine = min(thief_rate, max(measured)) if thief_rate else typical  # bursts again
         keep = int(victim.remaining * rate(victim) / (rate(victim) + mine))
-        index = _cut(segments, victim, victim.done + keep, thief, now, rate(victim), block)
+        kept_up = max(rate(victim), victim.average_since_claim(now))
+        index = _cut(segments, victim, victim.done + keep, thief, now, kept_up, block)
         if index is not None:
             return index
     return None
