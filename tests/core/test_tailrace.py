@@ -124,3 +124,18 @@ def test_a_resumed_map_keeps_exactly_what_the_raced_owner_wrote(clock: FakeClock
     assert snap.done_intervals[0] == (0, 7000), "the owner's 2 000 bytes, then the racer's 5 000"
     rebuilt = BlockMap(bmap.size, bmap.block_size, snap.done_intervals)
     assert check_map(rebuilt).done_intervals == snap.done_intervals
+
+
+def test_an_owner_that_keeps_up_on_average_is_not_raced_in_a_stall(clock: FakeClock) -> None:
+    """A server that serves connections in turns: connection 0 was as fast as the others
+    for 2 s, then stalls for a second. Its rate now is nothing, its average is not: it
+    is not raced from its write position, and a steal cuts after its open request (what
+    the server is about to send), as it would for a connection that keeps up."""
+    bmap, seg = _four_connections(clock, (8, {0: 10_000, **FAST}), (4, {0: 0, **FAST}))
+    owner = bmap._segments[seg[0]]
+    assert owner.rate_at(clock.now) == 0.0 and owner.done == 20_000
+    bmap.note_request(seg[0], 25_000)  # under a second of its average (6.7 kB/s) ahead
+    claim = bmap.claim(4, now=clock.now)
+    assert claim is not None and claim.start == 25_000, claim
+    assert bmap.limit(seg[0]) == 25_000
+    check_map(bmap)
