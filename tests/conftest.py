@@ -20,6 +20,13 @@ def server() -> Iterator[FaultServer]:
         yield srv
 
 
+@pytest.fixture
+def mirror() -> Iterator[FaultServer]:
+    """A second server, for mirrors and for budgets per host."""
+    with FaultServer() as srv:
+        yield srv
+
+
 @pytest.fixture(autouse=True)
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Keep the machine running the tests out of them: state never goes under ~.

@@ -12,18 +12,16 @@ to a host takes one up rather than opening a new one.
 from __future__ import annotations
 
 import threading
-from urllib.parse import urlsplit
 
 from rangetui.core.http.idle import IdleConnections
+from rangetui.core.urls import host_port
 
 DEFAULT_PER_HOST = 16
 
 
 def host_key(url: str) -> str:
-    """host:port, without credentials: the unit a server limits connections by."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{(parts.hostname or '').lower()}:{port}"
+    """The unit a server limits connections by."""
+    return host_port(url)
 
 
 class HostBudget:

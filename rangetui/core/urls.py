@@ -36,12 +36,17 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc.rpartition("@")[2] or url
 
 
+def host_port(url: str) -> str:
+    """host:port, lower-case, without credentials, the scheme's port when none is given:
+    the unit a server limits connections by."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return f"{(parts.hostname or '').lower()}:{port}"
+
+
 def origin_of(url: str) -> str:
-    """scheme://host:port, lower-case, without credentials: what one socket talks to."""
+    """scheme://host:port: what one socket talks to."""
     try:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        port = parts.port or (443 if scheme == "https" else 80)
+        return f"{urlsplit(url).scheme.lower()}://{host_port(url)}"
     except ValueError:
         return url
-    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"

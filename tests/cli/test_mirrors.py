@@ -7,11 +7,11 @@ that a download lasts long enough for a mirror's check to end before it, on any 
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from rangetui.core.mirrors import SAMPLE_BYTES
 from tests.cli_helpers import (
     MiB,
     assert_clean_failure,
@@ -27,14 +27,8 @@ from tests.conftest import payload
 from tests.faultserver import FaultServer
 
 SIZE = 16 * MiB
-SAMPLES = 2 * 64 * 1024
+SAMPLES = 2 * SAMPLE_BYTES
 """What a mirror's check reads from each server."""
-
-
-@pytest.fixture
-def mirror() -> Iterator[FaultServer]:
-    with FaultServer() as srv:
-        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -3,24 +3,16 @@ and what `ls --json` shows of them (redacted)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from rangetui.core.mirrors import SAMPLE_BYTES
 from tests.cli_helpers import MiB, assert_saved
 from tests.conftest import payload
 from tests.daemon_helpers import add, job_in, wait_status
 from tests.faultserver import FaultServer
 
 SIZE = 8 * MiB
-SAMPLES = 2 * 64 * 1024
-
-
-@pytest.fixture
-def mirror() -> Iterator[FaultServer]:
-    with FaultServer() as srv:
-        yield srv
+SAMPLES = 2 * SAMPLE_BYTES
 
 
 def test_add_with_mirror_fetches_from_both(

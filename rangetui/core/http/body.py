@@ -13,11 +13,26 @@ from typing import Any
 import requests
 
 from rangetui.core.errors import RetriableError
-from rangetui.core.http.session import first_line
+from rangetui.core.http.session import first_line, length
 from rangetui.core.http.splice import Allow, Splice
 
+SMALL_BODY = 1024
+"""A body this short is read to its end rather than dropped with its connection."""
 FILL_SECONDS = 0.25
 SPLICE_MIN = 64 * 1024
+
+
+def finish_small(resp: requests.Response) -> None:
+    """Done with an answer before reading it: a tiny body (a 1-byte probe, a 416) is
+    read to its end so that the connection stays open for the next request; the
+    connection of a larger one is dropped."""
+    with contextlib.suppress(Exception):
+        size = length(resp)
+        if size is not None and size <= SMALL_BODY:
+            resp.raw.read(SMALL_BODY + 1, decode_content=False)
+            resp.raw.release_conn()
+            return
+    resp.close()
 
 
 class RangeStream:
@@ -171,6 +186,10 @@ class RangeStream:
         data = self._resp.raw.read(len(buf), decode_content=False)
         buf[: len(data)] = data
         return len(data)
+
+    def put_away(self) -> None:
+        """Done with before any byte was read (the probe's body, not wanted after all)."""
+        finish_small(self._resp)
 
     def close(self) -> None:
         """Return a fully read connection to the pool; drop one we leave mid-body."""

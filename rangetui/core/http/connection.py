@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -33,7 +32,6 @@ from rangetui.core.retry import backoff_delay
 from rangetui.core.types import HttpOptions, Remote, same_etag
 
 T = TypeVar("T")
-SMALL_BODY = 1024
 FIRST_BYTES = 1024 * 1024
 """What a probe asks for unless told: a block. Its body is the first request of the
 connection that made it, and no segment is shorter than a block, so that connection
@@ -139,18 +137,6 @@ def open_whole(session: requests.Session, remote: Remote, options: HttpOptions) 
     return RangeStream(resp, length(resp))
 
 
-def _put_away(stream: RangeStream) -> None:
-    """A tiny body (a resumed download's 1-byte probe) is read to its end, so that the
-    connection stays open for the next request; a larger one is dropped."""
-    left = stream.expected
-    if left is not None and left <= SMALL_BODY:
-        with contextlib.suppress(RetriableError):
-            buf = memoryview(bytearray(left))
-            while stream.readinto(buf):
-                pass
-    stream.close()
-
-
 class Connection:
     """One HTTP connection's session, so callers need not know ``requests`` exists."""
 
@@ -193,13 +179,13 @@ class Connection:
             return None
         if start == 0 and opened.expected:
             return opened, opened.expected
-        _put_away(opened)
+        opened.put_away()
         return None
 
     def discard_opened(self) -> None:
         opened, self._opened = self._opened, None
         if opened is not None:
-            _put_away(opened)
+            opened.put_away()
 
     def probe_with_retries(
         self,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import requests
 
 from rangetui.core.checksum import from_http
-from rangetui.core.http.body import RangeStream
+from rangetui.core.http.body import RangeStream, finish_small
 from rangetui.core.http.headers import parse_content_range, strong_date
 from rangetui.core.http.session import (
     length,
@@ -81,14 +79,3 @@ def _remote_from_probe(resp: requests.Response, origin: str) -> Remote:
     if not success(resp):
         raise status_error(resp)
     return _remote_from(resp, length(resp), ranges=False, origin=origin)
-
-
-def finish_small(resp: requests.Response) -> None:
-    """Keep the connection for the next request when the body is tiny (HEAD, 1 byte)."""
-    size = length(resp)
-    with contextlib.suppress(Exception):
-        if resp.request.method == "HEAD" or (size is not None and size <= 1024):
-            resp.raw.read(1025, decode_content=False)
-            resp.raw.release_conn()
-            return
-    resp.close()
