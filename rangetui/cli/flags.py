@@ -157,6 +157,12 @@ def add_download_flags(parser: argparse.ArgumentParser) -> None:
         help="give up on a file slower than RATE for 30 s (as aria2c; progress is kept)",
     )
     parser.add_argument(
+        "--max-filesize",
+        type=_size,
+        metavar="SIZE",
+        help="refuse a file larger than SIZE, and stop a body of unknown length there (as curl)",
+    )
+    parser.add_argument(
         "--retries", type=_count, default=5, help="attempts per range before giving up (default 5)"
     )
     parser.add_argument(
@@ -243,6 +249,7 @@ def options_from(args: argparse.Namespace) -> Options:
         retries=args.retries,
         limit_rate=args.limit_rate,
         lowest_speed=args.lowest_speed_limit,
+        max_filesize=args.max_filesize,
         checksum=args.checksum,
         checksum_file=str(args.checksum_file.absolute()) if args.checksum_file else None,
         http=HttpOptions(

@@ -18,7 +18,7 @@ KNOWN = frozenset(
     {"dir", "threads", "block-size", "buffer-size", "checksum", "checksum-file", "header"}
     | {"limit-rate", "retries", "timeout", "ca-bundle", "insecure", "max-jobs", "quiet"}
     | {"max-per-host", "proxy", "no-proxy", "load-cookies", "netrc-file", "user-agent"}
-    | {"referer", "notify", "fixed", "lowest-speed-limit"}
+    | {"referer", "notify", "fixed", "lowest-speed-limit", "max-filesize"}
 )
 """Every key some command takes: one command ignores another's (`ls` has no -t)."""
 

@@ -42,6 +42,7 @@ from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.rates import Speedometer
 from rangetui.core.resume import SavedProgress
 from rangetui.core.single import SingleStream
+from rangetui.core.sizecap import SizeCap
 from rangetui.core.sources import SourceSet
 from rangetui.core.store import CorruptState, Store
 from rangetui.core.tuning import ConnectionTuner
@@ -93,6 +94,7 @@ class Download:
         self._tuner = ConnectionTuner.of(self.options, self.event)
         self._first = FirstConnection(self.options, self.store, budget)
         self._floor = SpeedFloor(self.options.lowest_speed)
+        self._cap = SizeCap(self.options.max_filesize)
         self.limiter = RateLimiter(self.options.limit_rate, parent=shared_limit)
         """This download's limit (None: none of its own), under the engine's shared one."""
 
@@ -230,6 +232,7 @@ class Download:
         opts = self.options
         remote = self._first.probe(self.url, target, opts.retries, cancel, self._retrying)
         self._remote = remote
+        self._cap.check(remote)
         return remote
 
     def _retrying(self, message: str) -> None:
@@ -317,6 +320,7 @@ class Download:
     def _sample_speed(self, done: int) -> None:
         self._speed = self._speedo.sample(time.monotonic(), done)
         self._floor.observe(done)
+        self._cap.observe(done)
 
     def _fetch_single(
         self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event

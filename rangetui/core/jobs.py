@@ -28,7 +28,8 @@ from rangetui.core.types import (
 QUEUE_VERSION = 2
 """The job records' own version, inside the store's envelope. 1: before --fixed, when
 every job used exactly its -t connections; 2: ``options.fixed`` says whether it does,
-and ``options.lowest_speed`` holds a --lowest-speed-limit (none before)."""
+``options.lowest_speed`` holds a --lowest-speed-limit and ``options.max_filesize`` a
+--max-filesize (none before)."""
 
 
 def migrate(item: dict[str, Any], version: int) -> dict[str, Any]:
@@ -40,6 +41,7 @@ def migrate(item: dict[str, Any], version: int) -> dict[str, Any]:
         options = dict(item.get("options") or {})
         options.setdefault("fixed", False)
         options.setdefault("lowest_speed", None)
+        options.setdefault("max_filesize", None)
         item = {**item, "options": options}
     return item
 

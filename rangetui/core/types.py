@@ -57,6 +57,9 @@ class Options:
     limit_rate: int | None = None
     lowest_speed: int | None = None
     """--lowest-speed-limit: bytes per second below which, for 30 s, it gives up."""
+    max_filesize: int | None = None
+    """--max-filesize: a larger file is refused before a byte; a body of unknown length
+    is cut off there."""
     checksum: str | None = None
     """ALG:HEX (a bare HEX, from older saved queues, is sha256)."""
     checksum_file: str | None = None

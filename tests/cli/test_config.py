@@ -101,3 +101,9 @@ def test_the_lowest_speed_limit_is_a_setting(config_home: Path) -> None:
     write(config_home, 'lowest-speed-limit = "100K"\n')
     value, source = shown("lowest-speed-limit")
     assert value in ("100K", "102400") and "config.toml" in source, (value, source)
+
+
+def test_the_max_filesize_is_a_setting(config_home: Path) -> None:
+    write(config_home, 'max-filesize = "2G"\n')
+    value, source = shown("max-filesize")
+    assert value in ("2G", str(2 * 1024**3)) and "config.toml" in source, (value, source)
