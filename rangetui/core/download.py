@@ -223,7 +223,7 @@ class Download:
             state = self.store.load_map(placement.target)
         except CorruptState:
             return False
-        return state is not None and state.url == self.url
+        return state is not None and state.is_of(self.url)
 
     def _probe(self, cancel: threading.Event) -> Remote:
         """Probe with retries; the connection, the first range of the body it holds open

@@ -116,7 +116,7 @@ def _saved(store: Store, path: Path, url: str) -> ResumeState | None:
         state = store.load_map(path)
     except CorruptState:
         return None
-    return state if state is not None and state.url == url else None
+    return state if state is not None and state.is_of(url) else None
 
 
 def _resumable_here(store: Store, path: Path, url: str) -> bool:

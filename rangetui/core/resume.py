@@ -67,7 +67,7 @@ class SavedProgress:
         if self._peeked is None:
             self._peeked = (self._load_saved(),)
         saved = self._peeked[0]
-        remembered = saved.mirrors if saved is not None and saved.url == self._url else []
+        remembered = saved.mirrors if saved is not None and saved.is_of(self._url) else []
         return tuple(dict.fromkeys([*given, *remembered]))
 
     def load(
@@ -221,7 +221,7 @@ def why_not_resume(
     another file, or of another version of it, would splice two files into one."""
     if saved is None:
         return None
-    if saved.url != url:
+    if not saved.is_of(url):
         return "the saved progress is for another URL"
     if not saved.remote.same_file_as(remote):
         return "the file on the server has changed since the last run"

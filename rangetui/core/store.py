@@ -21,7 +21,8 @@ import os
 import stat
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ import platformdirs
 from rangetui.core.diskio import fsync_dir
 from rangetui.core.errors import FatalError
 from rangetui.core.types import Remote
+from rangetui.core.urls import redact
 
 SCHEMA = 2
 """2: a job and a saved map remember the file's mirrors (``mirrors``, a list of URLs)."""
@@ -132,12 +134,37 @@ def atomic_write_text(path: Path, text: str, durable: bool = False) -> None:
         fsync_dir(path.parent)
 
 
+SET_ASIDE_DAYS = 30
+"""How long a damaged state file is kept for inspection: it may hold a job's URL with
+its password, so it must not stay for ever (L10)."""
+_STAMP = "%Y%m%d-%H%M%S"
+
+
 def set_aside(path: Path) -> Path:
-    """Keep a bad file for inspection under a name that is never read again."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    """Keep a bad file for inspection under a name that is never read again (and that
+    says when, for :func:`expire_set_aside`: a rename keeps the file's old mtime)."""
+    stamp = time.strftime(_STAMP)
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
     os.replace(path, target)
     return target
+
+
+def expire_set_aside(directory: Path, now: float | None = None) -> list[Path]:
+    """Remove the files set aside in ``directory`` more than SET_ASIDE_DAYS ago."""
+    limit = (time.time() if now is None else now) - SET_ASIDE_DAYS * 86400
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            _, sep, stamp = entry.name.rpartition(".corrupt-")
+            try:
+                when = time.mktime(time.strptime(stamp, _STAMP)) if sep else None
+            except (ValueError, OverflowError):
+                continue
+            if when is not None and when < limit and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
 
 
 def migrate(schema: int, data: Any) -> Any:
@@ -211,28 +238,43 @@ class ResumeState:
     def completed(self) -> int:
         return sum(b - a for a, b in self.done)
 
+    def is_of(self, url: str) -> bool:
+        """Was this progress saved for ``url``? Compared without credentials, which a
+        saved map never holds (L10)."""
+        return redact(self.url) == redact(url)
+
     def to_json(self) -> dict[str, Any]:
+        """No credentials: a map outlives its job (a removed job's partial file keeps its
+        map for a later rerun), so the URL's password must not be in it (L10). A mirror
+        with credentials is not remembered at all: without them it would only fail."""
         return {
             "target": self.target,
-            "url": self.url,
-            "remote": asdict(self.remote),
+            "url": redact(self.url),
+            "remote": asdict(replace(self.remote, url=redact(self.remote.url))),
             "block_size": self.block_size,
             "done": [list(i) for i in self.done],
             "boot_id": self.boot_id,
-            "mirrors": list(self.mirrors),
+            "mirrors": _without_credentials(self.mirrors),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ResumeState:
+        """A map of an older version may hold credentials: they are dropped on reading,
+        and the next save writes the map without them."""
+        remote = Remote(**data["remote"])
         return cls(
             target=str(data["target"]),
-            url=str(data["url"]),
-            remote=Remote(**data["remote"]),
+            url=redact(str(data["url"])),
+            remote=replace(remote, url=redact(remote.url)),
             block_size=int(data["block_size"]),
             done=[(int(a), int(b)) for a, b in data["done"]],
             boot_id=None if data.get("boot_id") is None else str(data["boot_id"]),
-            mirrors=[str(m) for m in data.get("mirrors", [])],
+            mirrors=_without_credentials(str(m) for m in data.get("mirrors", [])),
         )
+
+
+def _without_credentials(urls: Iterable[str]) -> list[str]:
+    return [url for url in urls if redact(url) == url]
 
 
 class Store:
@@ -246,6 +288,8 @@ class Store:
         (StateUnusable or StateUnsafe, one sentence, otherwise)."""
         ensure_private_dir(self.root)
         check_private(self.maps_dir)
+        for directory in (self.root, self.maps_dir):
+            expire_set_aside(directory)
 
     @property
     def maps_dir(self) -> Path:

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from rangetui.core.store import CorruptState, ResumeState, Store, atomic_write_json, read_json
+from rangetui.core.store import (
+    CorruptState,
+    ResumeState,
+    Store,
+    atomic_write_json,
+    expire_set_aside,
+    read_json,
+)
 from rangetui.core.types import Remote
 
 REMOTE = Remote("http://h/f", 100, '"e"', None, True)
@@ -68,3 +75,40 @@ def test_files_are_private(tmp_path: Path) -> None:
 def test_state_root_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("RANGETUI_STATE_DIR", str(tmp_path / "here"))
     assert Store().root == tmp_path / "here"
+
+
+def test_a_map_holds_no_credentials_and_still_belongs_to_its_url(tmp_path: Path) -> None:
+    """L10: a map outlives its job, so the URL's password is never written to it; a map
+    of an older version that holds one loses it on reading."""
+    store = Store(tmp_path / "s")
+    secret_url = "http://alice:pw-S3cret@h/f"
+    remote = Remote(secret_url, 100, '"e"', None, True)
+    mirrors = ["http://bob:pw-S3cret@m/f", "http://m2/f"]
+    state = ResumeState(str(tmp_path / "f"), secret_url, remote, 10, [(0, 30)], None, mirrors)
+    store.save_map(state)
+    assert b"S3cret" not in store.map_path(tmp_path / "f").read_bytes()
+    loaded = store.load_map(tmp_path / "f")
+    assert loaded is not None and loaded.is_of(secret_url) and not loaded.is_of("http://h/g")
+    assert loaded.url == "http://h/f" and loaded.remote.url == "http://h/f"
+    assert loaded.mirrors == ["http://m2/f"], "a mirror needing credentials is not remembered"
+    old = {**state.to_json(), "url": secret_url, "mirrors": mirrors}
+    old["remote"] = {**old["remote"], "url": secret_url}
+    older = ResumeState.from_json(old)
+    assert "S3cret" not in json.dumps(older.to_json()) and older.is_of(secret_url)
+
+
+def test_only_set_aside_files_past_their_time_are_removed(tmp_path: Path) -> None:
+    (tmp_path / "queue.json.corrupt-20200101-000000").write_text("x")
+    (tmp_path / "queue.json.corrupt-29991231-000000").write_text("x")
+    (tmp_path / "queue.json.corrupt-garbage").write_text("x")
+    (tmp_path / "queue.json").write_text("x")
+    (tmp_path / "maps.corrupt-20200101-000000").mkdir()
+    removed = expire_set_aside(tmp_path)
+    assert [p.name for p in removed] == ["queue.json.corrupt-20200101-000000"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [
+        "maps.corrupt-20200101-000000",
+        "queue.json",
+        "queue.json.corrupt-29991231-000000",
+        "queue.json.corrupt-garbage",
+    ]
