@@ -131,7 +131,7 @@ class RangeApp(App[None]):
         if self._watcher is not None and self._watcher.ended(snap):
             announce(self)
         if isinstance(self.screen, LiveScreen):
-            self.screen.show_snapshot(snap)
+            self.screen.take_snapshot(snap)
         elif self.screen is self.screen_stack[0]:
             self._show_main(snap)
 

@@ -3,13 +3,23 @@ other button or Escape cancels (dismissed with None)."""
 
 from __future__ import annotations
 
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input
 
 R = TypeVar("R")
+
+
+class SteadyInput(Input):
+    """A text box whose cursor does not blink: each blink is a redraw, two a second,
+    sent over SSH for as long as a dialog stays open (and a picture of the dialog would
+    depend on when it was taken)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cursor_blink = False
 
 
 class FormDialog(ModalScreen[R | None]):

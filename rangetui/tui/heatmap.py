@@ -180,13 +180,15 @@ class BlockHeatmap(Widget):
 
     def show(self, blocks: MapSnapshot | None, *, title: str = "", key: object = None) -> None:
         """Take a new snapshot; repaint only the cells that changed. The same ``key`` (the
-        job) is redrawn at most once a second; another key at once."""
+        job) is redrawn at most once a second; another key, or the first map of this one
+        (a newly selected job's map arrives a moment after its row), at once."""
+        first_map = self._blocks is None and blocks is not None
         self._blocks = blocks
         if title != self._title:
             self._title = title
             self.border_title = Text(title) if title else None  # a file name, never markup
         wait = self._shown_at + self.update_seconds - time.monotonic()
-        if key != self._key or wait <= 0:
+        if key != self._key or wait <= 0 or first_map:
             self._key = key
             self._update_view()
         elif self._timer is None:

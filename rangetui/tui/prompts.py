@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 
 from rangetui.core.units import parse_size
-from rangetui.tui.form import FormDialog
+from rangetui.tui.form import FormDialog, SteadyInput
 from rangetui.tui.smoothing import format_speed
 
 NO_LIMIT = ("", "0", "none", "off", "no", "-", "∞")
@@ -55,10 +55,10 @@ class LimitDialog(FormDialog[Limits]):
             yield Label("Speed limit", classes="title")
             yield Static("Per second, with K, M or G (500K, 2M); empty for none.")
             yield Label("All downloads together")
-            yield Input(_raw(self._shared), id="shared", compact=True)
+            yield SteadyInput(_raw(self._shared), id="shared", compact=True)
             if self._job_name is not None:
                 yield Label(Text(f"This download: {self._job_name}"))  # a name, never markup
-                yield Input(_raw(self._own), id="own", compact=True)
+                yield SteadyInput(_raw(self._own), id="own", compact=True)
             yield Static("", id="error")
             with Horizontal(classes="buttons"):
                 yield Button("Apply", variant="primary", id="apply", compact=True)

@@ -8,6 +8,7 @@ snapshots the app hands them.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +18,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, RichLog, Static
 
 from rangetui.core.errors import DownloadError
 from rangetui.core.snapshots import EngineSnapshot, LogLine
 from rangetui.tui.details import details_lines
-from rangetui.tui.form import FormDialog
+from rangetui.tui.form import FormDialog, SteadyInput
 from rangetui.tui.help import HelpScreen
 from rangetui.tui.keys import DETAILS, LOG, bindings, footer
 from rangetui.tui.lineview import LineView
@@ -49,11 +51,13 @@ class AddDialog(FormDialog[str]):
         with Vertical(id="dialog"):
             yield Label("Add a download", classes="title")
             yield Label("URL")
-            yield Input(placeholder="https://…", id="url", compact=True)
+            yield SteadyInput(placeholder="https://…", id="url", compact=True)
             yield Label("Save into directory")
-            yield Input(str(self._directory), id="dir", compact=True)
+            yield SteadyInput(str(self._directory), id="dir", compact=True)
             yield Label(f"Connections (1–{MAX_CONNECTIONS})")
-            yield Input(str(self._connections), id="connections", type="integer", compact=True)
+            yield SteadyInput(
+                str(self._connections), id="connections", type="integer", compact=True
+            )
             yield Static("", id="error")
             with Horizontal(classes="buttons"):
                 yield Button("Add", variant="primary", id="add", compact=True)
@@ -163,6 +167,16 @@ class LiveScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.show_snapshot(self._first)
+
+    def take_snapshot(self, snap: EngineSnapshot) -> None:
+        """From the app's poll, which can come between the push of this screen and its
+        mount (then the newest is shown on mount), or while the app tears it down at exit
+        (its widgets are gone: nothing to show)."""
+        if not self.is_mounted:
+            self._first = snap
+            return
+        with contextlib.suppress(NoMatches):
+            self.show_snapshot(snap)
 
     def action_dismiss_screen(self) -> None:
         self.dismiss(None)
