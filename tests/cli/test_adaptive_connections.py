@@ -26,6 +26,16 @@ def gets(server: FaultServer, route: str) -> list[RequestRecord]:
     return [r for r in list(server.requests) if r.method == "GET" and r.route == route]
 
 
+def assert_streamed_at_once(server: FaultServer, route: str, count: int) -> None:
+    """``count`` requests streamed at once (the adaptive count starts at 4), and never
+    more, but for one: a connection cut for a steal is counted by the server until its
+    next write fails, which can be after the worker's next request arrived. Distinct
+    client ports say nothing here: a cut or a retry opens a new one."""
+    ranged = [q for q in gets(server, route) if q.range is not None]
+    assert len({q.client_port for q in ranged}) >= count
+    assert count <= server.peak_inflight <= count + 1, server.peak_inflight
+
+
 def test_a_server_that_takes_three_gets_three_and_few_refusals(
     server: FaultServer, downloads: Path
 ) -> None:
@@ -70,8 +80,7 @@ def test_fixed_opens_exactly_the_count_asked_for(server: FaultServer, downloads:
     r = run_get(url, "-o", out, "-t", "6", "--fixed", "--timeout", "5", timeout=90)
     assert r.code == 0, r.describe()
     assert_saved(out, data)
-    ranged = [q for q in gets(server, "/fixed.bin") if q.range is not None]
-    assert len({q.client_port for q in ranged}) == 6
+    assert_streamed_at_once(server, "/fixed.bin", 6)
 
 
 def test_fixed_is_a_config_key(server: FaultServer, downloads: Path, tmp_path: Path) -> None:
@@ -82,8 +91,7 @@ def test_fixed_is_a_config_key(server: FaultServer, downloads: Path, tmp_path: P
     out = downloads / "conf.bin"
     r = run_get(url, "-o", out, "--config", config, "--timeout", "5", timeout=90)
     assert r.code == 0, r.describe()
-    ranged = [q for q in gets(server, "/conf.bin") if q.range is not None]
-    assert len({q.client_port for q in ranged}) == 5
+    assert_streamed_at_once(server, "/conf.bin", 5)
 
 
 def test_ls_says_how_many_and_why(server: FaultServer, downloads: Path, state_dir: Path) -> None:

@@ -21,7 +21,7 @@ ROOT = Path(rangetui.__file__).parent
 LAYERS: list[list[str]] = [
     ["rangetui", "core", "daemon"],
     ["core.errors", "core.units", "core.naming", "core.ratelimit", "core.intervals", "core.text"],
-    ["core.retry", "core.rates", "core.urls", "core.checksum", "core.lowspeed"],
+    ["core.retry", "core.rates", "core.urls", "core.checksum", "core.lowspeed", "core.setaside"],
     ["core.types"],
     ["core.diskio", "core.http", "core.adaptive", "core.segments", "core.sizecap"],
     ["core.store", "core.blockmap", "core.tuning", "core.budget", "core.partfile", "core.sources"],

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from rangetui.core.setaside import expire_set_aside
 from rangetui.core.store import (
     CorruptState,
     ResumeState,
     Store,
     atomic_write_json,
-    expire_set_aside,
     read_json,
 )
 from rangetui.core.types import Remote
