@@ -188,7 +188,8 @@ class Engine(CommandMethods):
             self._reap()
             self._start_queued()
             now = time.monotonic()
-            if self._ledger.dirty or (self._launcher and now - last_save >= SAVE_SECONDS):
+            due = self._ledger.dirty or (self._launcher and now - last_save >= SAVE_SECONDS)
+            if due and self._joblist.persistent:  # get's queue is never saved
                 self._save()
                 last_save = now
             self._wake.wait(SCHEDULER_TICK)

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 class Ledger:
     def __init__(self) -> None:
         self._jobs: list[Job] = []
+        self._where: dict[str, int] = {}
+        """Each job's index in ``_jobs``: a queue of thousands of URLs (get -i) is looked
+        up several times per file, and a scan each time made it quadratic."""
         self._pending: list[Job] = []
         self._maps: dict[str, MapSnapshot] = {}
         self._log: deque[LogLine] = deque(maxlen=LOG_LINES)
@@ -54,11 +57,19 @@ class Ledger:
 
     def find(self, job_id: str) -> Job | None:
         with self._lock:
-            return next((j for j in self._jobs if j.id == job_id), None)
+            return self._find(job_id)
+
+    def _find(self, job_id: str) -> Job | None:
+        index = self._where.get(job_id)
+        return self._jobs[index] if index is not None else None
+
+    def _reindex(self) -> None:
+        self._where = {job.id: index for index, job in enumerate(self._jobs)}
 
     def load(self, jobs: list[Job]) -> None:
         with self._lock:
             self._jobs = list(jobs)
+            self._reindex()
             self._changed()
 
     def expect(self, job: Job) -> None:
@@ -70,33 +81,35 @@ class Ledger:
         with self._lock:
             if job in self._pending:
                 self._pending.remove(job)
+            self._where[job.id] = len(self._jobs)
             self._jobs.append(job)
             self._changed()
 
     def replace(self, job: Job) -> None:
         with self._lock:
-            for index, other in enumerate(self._jobs):
-                if other.id == job.id:
-                    self._jobs[index] = job
-                    self._changed()
-                    return
+            index = self._where.get(job.id)
+            if index is not None:
+                self._jobs[index] = job
+                self._changed()
 
     def move(self, job_id: str, offset: int) -> bool:
         """Move a job ``offset`` places in the queue (clamped to its ends)."""
         with self._lock:
-            index = next((i for i, j in enumerate(self._jobs) if j.id == job_id), None)
+            index = self._where.get(job_id)
             if index is None:
                 return False
             to = max(0, min(len(self._jobs) - 1, index + offset))
             if to == index:
                 return False
             self._jobs.insert(to, self._jobs.pop(index))
+            self._reindex()
             self._changed()
             return True
 
     def remove(self, job: Job) -> None:
         with self._lock:
             self._jobs = [j for j in self._jobs if j.id != job.id]
+            self._reindex()
             self._maps.pop(job.id, None)
             self._changed()
 
@@ -143,7 +156,7 @@ class Ledger:
     def note(self, job_id: str, text: str, kind: str = "event") -> None:
         """Any thread: a download's own events arrive from its threads."""
         with self._lock:
-            job = next((j for j in self._jobs if j.id == job_id), None)
+            job = self._find(job_id)
             name = terminal_safe(job.name) if job is not None else ""
             self._seq += 1
             line = LogLine(self._seq, time.time(), job_id, name, terminal_safe(text), kind)
@@ -156,9 +169,10 @@ class Ledger:
     def progress(self, running: dict[str, Download]) -> list[Job]:
         """Bring running jobs' records up to date (sizes, progress, validators) to save."""
         with self._lock:
-            for index, job in enumerate(self._jobs):
-                download = running.get(job.id)
-                if download is not None:
+            for job_id, download in running.items():
+                index = self._where.get(job_id)
+                if index is not None:
+                    job = self._jobs[index]
                     self._jobs[index] = job.with_progress(download.snapshot(blocks=False))
             self.dirty = False
             return list(self._jobs)
