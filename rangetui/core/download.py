@@ -332,8 +332,9 @@ class Download:
             check_space(fd, placement.part, remote.size)
         why = "no Range support" if remote.size is not None else "no length"
         self.event(f"the server allows one connection ({why}): an interruption starts over")
+        first = self._first.whole_body()
         single = SingleStream(
-            remote, self.options, self._sample_speed, self._retrying, self.limiter
+            remote, self.options, self._sample_speed, self._retrying, self.limiter, first
         )
         self._single = single
         single.run(fd, cancel)

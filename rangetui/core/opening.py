@@ -72,6 +72,13 @@ class FirstConnection:
             self._spare.append(Connection(self.options))
         return self._spare[0].read_range(remote, start, end)
 
+    def whole_body(self) -> Connection | None:
+        """The probe's connection for the one-connection fetch, with the whole body of a
+        200 open on it (None if it has none). Its budget slot stays here until
+        :meth:`close`, which the download calls when it ends: that one connection is the
+        download's use of the host."""
+        return self._spare.pop(0) if self._spare else None
+
     def hand_over(self, remote: Remote) -> tuple[list[Connection], bool]:
         """The connections for the workers, and whether a budget slot for ``remote``'s
         host comes with them (a redirect to another host: the probe's slot is freed)."""

@@ -30,10 +30,13 @@ class SingleStream:
         progress: Callable[[int], None],
         on_event: Callable[[str], None],
         limiter: RateLimiter | None = None,
+        first: Connection | None = None,
     ) -> None:
         self.remote = remote
         self.options = options
         self.limiter = limiter
+        self.first = first
+        """The probe's connection, which may hold the whole body already open."""
         self.done = 0
         self._progress = progress
         self._on_event = on_event
@@ -49,6 +52,7 @@ class SingleStream:
             on_event=self._on_event,
             on_stream=self._on_stream,
             limiter=self.limiter,
+            first=self.first,
         )
 
     def abort(self) -> None:
@@ -82,18 +86,21 @@ def fetch_stream(
     on_event: Callable[[str], None],
     on_stream: Callable[[RangeStream | None], None] = lambda _s: None,
     limiter: RateLimiter | None = None,
+    first: Connection | None = None,
 ) -> None:
     """Write the whole body at offset 0 onward; retries restart from zero.
 
     ``on_stream`` is told of each open response, so that a pause from another thread
     can abort a read that is blocked on a silent server. A ``limiter`` given (a
-    download's, which a live limit changes) replaces the one from ``options``.
+    download's, which a live limit changes) replaces the one from ``options``. On
+    ``first`` (the probe's connection, closed here) the probe's answer may already be
+    the whole body: the first pass reads it rather than asking again.
     """
     if limiter is None and options.limit_rate:
         limiter = RateLimiter(options.limit_rate)
     buf = memoryview(bytearray(options.buffer_size))
     failures = 0
-    with Connection(options.http) as conn:
+    with first or Connection(options.http) as conn:
         while True:
             try:
                 _one_pass(conn, remote, fd, buf, cancel, progress, limiter, on_stream)
@@ -127,7 +134,7 @@ def _one_pass(
 ) -> None:
     truncate(fd, 0)
     progress(0)
-    stream = conn.open_whole(remote)
+    stream = conn.take_whole() or conn.open_whole(remote)
     on_stream(stream)
     pos = 0
     try:

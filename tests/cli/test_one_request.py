@@ -99,3 +99,35 @@ def test_a_queue_of_small_files_reuses_one_connection(server: FaultServer, downl
         assert_saved(downloads / route.lstrip("/"), data)
     assert [r.method for r in server.requests] == ["GET"] * 6
     assert len({r.client_port for r in server.requests}) == 1, server.requests
+
+
+def test_a_server_without_ranges_is_asked_once(server: FaultServer, downloads: Path) -> None:
+    """Its answer to the probe is the whole file: the one connection reads it on rather
+    than asking again (a generated resource would be generated twice)."""
+    data = payload(3 * MiB, seed=20)
+    url = server.add("/whole.bin", data, accept_ranges=False)
+    result = run_get(url, "-d", downloads)
+    assert result.code == 0, result.describe()
+    assert_saved(downloads / "whole.bin", data)
+    assert _gets(server, "/whole.bin") == [("GET", "bytes=0-1048575")]
+    assert server.bytes_sent("/whole.bin") == len(data)
+
+
+def test_a_body_of_unknown_length_is_asked_once(server: FaultServer, downloads: Path) -> None:
+    data = payload(2 * MiB + 5, seed=21)
+    url = server.add("/stream.bin", data, accept_ranges=False, send_length=False)
+    result = run_get(url, "-d", downloads)
+    assert result.code == 0, result.describe()
+    assert_saved(downloads / "stream.bin", data)
+    assert [m for m, _ in _gets(server, "/stream.bin")] == ["GET"]
+
+
+def test_a_dropped_whole_body_starts_over_with_a_new_request(
+    server: FaultServer, downloads: Path
+) -> None:
+    data = payload(3 * MiB, seed=22)
+    url = server.add("/drop.bin", data, accept_ranges=False, drop_after=MiB, drop_times=1)
+    result = run_get(url, "-d", downloads)
+    assert result.code == 0, result.describe()
+    assert_saved(downloads / "drop.bin", data)
+    assert [m for m, _ in _gets(server, "/drop.bin")] == ["GET", "GET"]

@@ -38,10 +38,12 @@ def finish_small(resp: requests.Response) -> None:
 class RangeStream:
     """The body of one checked response, read into caller-owned buffers."""
 
-    def __init__(self, resp: requests.Response, length: int | None) -> None:
+    def __init__(self, resp: requests.Response, length: int | None, whole: bool = False) -> None:
         self._resp = resp
         self.expected = length
         """The body length it was opened for (None: unknown, read to the end)."""
+        self.whole = whole
+        """A 200: the whole file from byte 0, not a range of it."""
         self._left = length
         fp = getattr(resp.raw, "_fp", None)
         # Reading through http.client's socket file fills our buffer straight from the

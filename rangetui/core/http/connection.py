@@ -177,9 +177,18 @@ class Connection:
         opened, self._opened = self._opened, None
         if opened is None:
             return None
-        if start == 0 and opened.expected:
+        if start == 0 and opened.expected and not opened.whole:
             return opened, opened.expected
         opened.put_away()
+        return None
+
+    def take_whole(self) -> RangeStream | None:
+        """The probe's open body if it is the whole file (a 200); else it is closed."""
+        opened, self._opened = self._opened, None
+        if opened is not None and opened.whole:
+            return opened
+        if opened is not None:
+            opened.put_away()
         return None
 
     def discard_opened(self) -> None:

@@ -41,7 +41,10 @@ def probe(
     One GET rather than a HEAD and then a GET: HEAD is often wrong or refused (405, or
     403 on signed URLs), some servers name the file in GET answers only, and the GET's
     body is the first range a connection would ask for anyway, so its open stream is
-    returned for the first worker (None when the answer cannot be used that way).
+    returned for the first worker (None when the answer cannot be used that way). A
+    server without Range support answers with the whole file: that body is returned
+    too, for the one connection that fetches it, rather than asked for again (a
+    generated resource would be generated twice, and might differ).
     """
     check_url(url)
     headers = {"Range": f"bytes=0-{first_bytes - 1}"}
@@ -59,6 +62,8 @@ def probe(
 
 def _first_range(resp: requests.Response, remote: Remote) -> RangeStream | None:
     """The probe's body as a stream of bytes ``[0, n)``, when it is exactly that."""
+    if resp.status_code == 200 and not remote.accept_ranges:
+        return RangeStream(resp, length(resp), whole=True)
     if resp.status_code != 206 or not remote.accept_ranges:
         return None
     first, last, _ = parse_content_range(resp.headers.get("Content-Range"))
