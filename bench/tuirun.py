@@ -95,12 +95,15 @@ class Window:
 
     t: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    tui_cpu: list[float] = field(default_factory=list)
     nbytes: list[int] = field(default_factory=list)
 
     def mark(self, pid: int, reader: PtyReader, state: Path) -> None:
         """The TUI's CPU plus its background engine's: together they do what `get` does."""
         self.t.append(time.monotonic())
-        self.cpu.append((proc_cpu(pid) or 0.0) + (proc_cpu(engine_pid(state)) or 0.0))
+        tui = proc_cpu(pid) or 0.0
+        self.tui_cpu.append(tui)
+        self.cpu.append(tui + (proc_cpu(engine_pid(state)) or 0.0))
         self.nbytes.append(reader.nbytes)
 
     @property
@@ -184,6 +187,7 @@ class TuiCase:
         sample.extra["term_kbps"] = (window.nbytes[1] - window.nbytes[0]) / 1000 / secs
         sample.extra["cpu_before"] = window.cpu[0]
         sample.extra["cpu_window"] = window.cpu[1] - window.cpu[0]
+        sample.extra["tui_cpu_window"] = window.tui_cpu[1] - window.tui_cpu[0]
         # What is compared with `get`: the TUI and its background engine together, up
         # to the download's end (wait4 sees the TUI alone, which does not download).
         sample.user, sample.sys = window.cpu[1], 0.0
