@@ -136,6 +136,8 @@ def steal(
 
     for victim in sorted(owned, key=eta, reverse=True):
         own = rates[id(victim)]
+        if own is not None and now - victim.claimed_at < MIN_STEAL_SECONDS:
+            own = None  # a claim this young is not judged: a loaded machine's stall looks slow
         if own is not None:
             own = max(own, victim.average_since_claim(now))
         peers = [r for s in owned if s is not victim for r in (rates[id(s)],) if r]
@@ -172,14 +174,15 @@ def _cut(
 
 
 def split_largest(segments: list[Segment], owner: int | None, block: int) -> int | None:
-    """Cut the far half off the segment with the most remaining; None if none is big enough.
+    """Cut the far half off the segment with the most left to cut (what its owner is
+    writing now cannot change hands); None if none is big enough.
 
     The cut is block-aligned and leaves the owner at least one block. It falls after
     the owner's open request when that still leaves a block to take, because bytes the
     server already sent past a cut are thrown away when the owner closes early.
     """
-    best = max(segments, key=lambda s: s.remaining, default=None)
-    if best is None or best.remaining < 2 * block:
+    best = max(segments, key=lambda s: s.end - s.first_free, default=None)
+    if best is None or best.end - best.first_free < 2 * block:
         return None
     mid = best.done + best.remaining // 2
     mid -= mid % block

@@ -1014,10 +1014,10 @@ class BlockMapMachine(RuleBasedStateMachine):
             return
         read = int(inflight * block)
         s.reserve(victim, read)
-        races = s.races
+        # Sim.claim checks any race: the thief starts at the raced owner's write
+        # position and the owner keeps nothing past it. The raced owner need not be the
+        # crawler: another owner measured slower still is raced first.
         s.claim(data.draw(st.sampled_from(self.idle())))
-        if s.races > races:
-            assert s.bmap._segments[s.busy[victim][0]].remaining == 0
         s.advance(victim, read)
 
     @precondition(lambda self: self.sim is not None and self.sim.reserved)
@@ -1046,8 +1046,8 @@ class BlockMapMachine(RuleBasedStateMachine):
         bmap.partition(parts)
         after = bmap.pending_segments()
         assert after >= before
-        if after < parts:
-            assert all(s.remaining < 2 * bmap.block_size for s in bmap._segments)
+        if after < parts:  # only because no segment has two blocks left to cut
+            assert all(s.end - s.first_free < 2 * bmap.block_size for s in bmap._segments)
 
     @precondition(lambda self: self.sim is not None)
     @rule()
