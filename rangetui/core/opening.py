@@ -67,10 +67,15 @@ class FirstConnection:
         return 1 if saved else self.block_size
 
     def sample(self, remote: Remote, start: int, end: int) -> bytes:
-        """A few bytes as the server sends them now, on the probe's connection."""
-        if not self._spare:
-            self._spare.append(Connection(self.options))
-        return self._spare[0].read_range(remote, start, end)
+        """A few bytes as the server sends them now, on a connection not holding the
+        probe's open first block (asking on that one would throw the block away, to be
+        asked for again). A new one goes first in the list: the probe's connection is
+        the first a worker takes (``WorkerShared.connection`` pops the last)."""
+        conn = next((c for c in self._spare if c.reusable()), None)
+        if conn is None:
+            conn = Connection(self.options)
+            self._spare.insert(0, conn)
+        return conn.read_range(remote, start, end)
 
     def whole_body(self) -> Connection | None:
         """The probe's connection for the one-connection fetch, with the whole body of a

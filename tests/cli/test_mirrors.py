@@ -162,3 +162,20 @@ def test_a_resumed_download_keeps_its_mirror(
     assert mirror.bytes_sent("/f.bin") > SAMPLES, second.describe()
     fetched = server.bytes_sent("/f.bin") + mirror.bytes_sent("/f.bin")
     assert fetched < SIZE - MiB, "the rerun fetched the saved bytes again"
+
+
+def test_the_samples_do_not_throw_away_the_probes_first_block(
+    server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    """The URL's samples are read on another connection than the probe's, whose open
+    first block the first worker reads on: byte 0 is asked for once."""
+    url = server.add("/f.bin", data, rate=4 * MiB)
+    other = mirror.add("/f.bin", data, rate=4 * MiB)
+    out = tmp_path / "f.bin"
+    result = run_get(url, "--mirror", other, "-o", out, "-t", "4")
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    sample_at_zero = f"bytes=0-{SAMPLE_BYTES - 1}"  # a random sample may start there
+    asked = [r.range or "" for r in server.requests]
+    from_zero = [r for r in asked if r.startswith("bytes=0-") and r != sample_at_zero]
+    assert from_zero == ["bytes=0-1048575"], asked
