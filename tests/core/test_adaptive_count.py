@@ -20,23 +20,16 @@ from rangetui.core.adaptive import (
 )
 from rangetui.core.tuning import ConnectionTuner
 from rangetui.core.types import ConnectionReason
+from tests.fake_clock import FakeClock
 
 MiB = 1024 * 1024
 TICK = 0.1
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Run:
     """A download in the model: ``speed(n)`` is bytes/s with n connections."""
 
-    def __init__(self, tuner: ConnectionTuner, clock: Clock, speed: Callable[[int], float]):
+    def __init__(self, tuner: ConnectionTuner, clock: FakeClock, speed: Callable[[int], float]):
         self.tuner, self.clock, self.speed = tuner, clock, speed
         self.done = 0.0
         self.counts: list[int] = []
@@ -61,8 +54,8 @@ def saturating(at: int) -> Callable[[int], float]:
     return lambda n: min(n, at) * 4 * MiB
 
 
-def make(connections: int, fixed: bool = False) -> tuple[ConnectionTuner, Clock, list[str]]:
-    clock, events = Clock(), []
+def make(connections: int, fixed: bool = False) -> tuple[ConnectionTuner, FakeClock, list[str]]:
+    clock, events = FakeClock(1000.0), []
     tuner = ConnectionTuner(connections, fixed=fixed, clock=clock, on_event=events.append)
     return tuner, clock, events
 

@@ -6,17 +6,10 @@ from __future__ import annotations
 from rangetui.core.http.connection import Connection
 from rangetui.core.http.idle import IDLE_SECONDS, MAX_IDLE, IdleConnections
 from rangetui.core.types import HttpOptions
+from tests.fake_clock import FakeClock
 
 PLAIN = HttpOptions()
 WITH_HEADER = HttpOptions(headers=(("X-Token", "t"),))
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_connection_is_taken_by_the_same_server_and_options_only() -> None:

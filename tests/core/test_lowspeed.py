@@ -15,21 +15,14 @@ from rangetui.core.lowspeed import WINDOW_SECONDS, SpeedFloor
 from rangetui.core.store import Store
 from rangetui.core.types import Options
 from tests.conftest import payload
+from tests.fake_clock import FakeClock
 from tests.faultserver import FaultServer
 
 KiB = 1024
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_whole_window_below_the_floor_gives_up() -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     floor = SpeedFloor(100 * KiB, clock)
     floor.observe(0)
     clock.now += WINDOW_SECONDS - 1
@@ -40,7 +33,7 @@ def test_a_whole_window_below_the_floor_gives_up() -> None:
 
 
 def test_a_window_above_the_floor_starts_the_next_one() -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     floor = SpeedFloor(100 * KiB, clock)
     floor.observe(0)
     clock.now += WINDOW_SECONDS
@@ -53,7 +46,7 @@ def test_a_window_above_the_floor_starts_the_next_one() -> None:
 
 
 def test_a_restart_from_zero_is_a_new_window_and_no_floor_means_none() -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     floor = SpeedFloor(100 * KiB, clock)
     floor.observe(10 * 1024 * KiB)
     clock.now += WINDOW_SECONDS

@@ -15,19 +15,12 @@ from rangetui.core.mirrors import SAMPLE_BYTES, mirror_http, sample_ranges
 from rangetui.core.sources import SLOW_FACTOR, STRIKES, Source, SourceSet, shares
 from rangetui.core.store import SCHEMA, CorruptState, Store, _digest, read_json
 from rangetui.core.types import HttpOptions, Remote
+from tests.fake_clock import FakeClock
 
 REMOTE = Remote("http://a/f", 10_000_000, '"x"', None, True)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def sources(count: int, clock: Clock, said: list[str]) -> SourceSet:
+def sources(count: int, clock: FakeClock, said: list[str]) -> SourceSet:
     found = [Source(i, f"http://h{i}/f", REMOTE, HttpOptions()) for i in range(count)]
     return SourceSet(found, said.append, clock)
 
@@ -50,7 +43,7 @@ def test_shares_follow_speed_with_one_each(
 
 
 def test_a_new_mirror_gets_one_connection_and_alternates() -> None:
-    clock, said = Clock(), []
+    clock, said = FakeClock(), []
     s = sources(2, clock, said)
     s.rebalance(8)
     owners = [s.assigned(w).index for w in range(8)]
@@ -58,7 +51,7 @@ def test_a_new_mirror_gets_one_connection_and_alternates() -> None:
 
 
 def test_a_far_slower_server_is_retired_and_its_workers_move() -> None:
-    clock, said = Clock(), []
+    clock, said = FakeClock(), []
     s = sources(2, clock, said)
     fast, slow = s.all
     for _ in range(20):
@@ -74,7 +67,7 @@ def test_a_far_slower_server_is_retired_and_its_workers_move() -> None:
 
 
 def test_strikes_retire_a_server_but_never_the_last() -> None:
-    clock, said = Clock(), []
+    clock, said = FakeClock(), []
     s = sources(2, clock, said)
     primary, mirror = s.all
     for _ in range(STRIKES - 1):
@@ -87,7 +80,7 @@ def test_strikes_retire_a_server_but_never_the_last() -> None:
 
 
 def test_a_completed_request_forgives_strikes() -> None:
-    s = sources(2, Clock(), [])
+    s = sources(2, FakeClock(), [])
     mirror = s.all[1]
     for _ in range(STRIKES * 2):
         s.strike(mirror, RetriableError("dropped"))
@@ -97,7 +90,7 @@ def test_a_completed_request_forgives_strikes() -> None:
 
 def test_a_mirror_found_after_the_end_is_not_added_or_said() -> None:
     said: list[str] = []
-    s = sources(1, Clock(), said)
+    s = sources(1, FakeClock(), said)
     s.close()
     s.add("http://late/f", REMOTE, HttpOptions())
     assert len(s.all) == 1 and said == []

@@ -13,24 +13,14 @@ from rangetui.core.tuning import (
     STRAGGLER_SECONDS,
     ConnectionTuner,
 )
+from tests.fake_clock import FakeClock
 
 MiB = 1024 * 1024
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1000.0)
 
 
 # -- request sizing -------------------------------------------------------------------
