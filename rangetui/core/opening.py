@@ -78,10 +78,10 @@ class FirstConnection:
         return conn.read_range(remote, start, end)
 
     def whole_body(self) -> Connection | None:
-        """The probe's connection for the one-connection fetch, with the whole body of a
-        200 open on it (None if it has none). Its budget slot stays here until
-        :meth:`close`, which the download calls when it ends: that one connection is the
-        download's use of the host."""
+        """The probe's connection for the one-connection fetch (None if there is none);
+        after a 200 it holds the whole body open, ready to read. Its budget slot stays
+        here until :meth:`close`, which the download calls when it ends: that one
+        connection is the download's use of the host."""
         return self._spare.pop(0) if self._spare else None
 
     def hand_over(self, remote: Remote) -> tuple[list[Connection], bool]:
