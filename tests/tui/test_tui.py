@@ -487,3 +487,19 @@ def test_notify_rings_once_when_the_queue_has_ended(
     assert rings == [], "off unless asked for"
     run(lambda: scenario(notify=True))
     assert rings == ["bell"]
+
+
+def test_dialog_cursors_do_not_blink(engine: Engine, downloads: Path) -> None:
+    """A blinking cursor is two redraws a second sent over SSH while a dialog is open."""
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            for key in ("a", "L"):
+                await pilot.press(key)
+                await until(pilot, lambda: bool(app.screen.query(Input)))
+                boxes = list(app.screen.query(Input))
+                assert boxes and not any(box.cursor_blink for box in boxes), key
+                await pilot.press("escape")
+
+    run(scenario)
