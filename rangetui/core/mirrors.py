@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -21,9 +22,17 @@ from rangetui.core.errors import DownloadError
 from rangetui.core.http.connection import Connection
 from rangetui.core.sources import Source, SourceSet
 from rangetui.core.types import HttpOptions, Remote
+from rangetui.core.units import format_size
 
 SAMPLE_BYTES = 64 * 1024
 PROBE_RETRIES = 1
+SAMPLE_SLOW_FACTOR = 16.0
+"""A server whose samples took this many times longer than the other's is not worth a
+connection: it would hold one for the second it takes to be measured slow and retired.
+Twice the measured rule's factor, since two short reads are a rough measure."""
+SAMPLE_SLOW_FLOOR = 0.25
+"""Seconds: samples quicker than this say nothing about speed (a loaded machine's
+pause is as long), so a server this quick is never judged slow by them."""
 Sampler = Callable[[int, int], bytes]
 """Bytes ``[start, end)`` of the file as the URL's server sends them now."""
 
@@ -61,10 +70,29 @@ def agreeing_sources(
     if not wanted or remote.size is None or not remote.accept_ranges:
         return sources
     ranges = sample_ranges(remote.size)
+    started = time.monotonic()
     expected = [sample(a, b) for a, b in ranges]
+    timing = _Timing(sum(b - a for a, b in ranges), time.monotonic() - started)
     for mirror in wanted:
-        _Check(sources, remote, mirror, ranges, expected).start()
+        _Check(sources, remote, mirror, ranges, expected, timing).start()
     return sources
+
+
+class _Timing:
+    """How long the samples took from the URL, to judge a mirror's by."""
+
+    def __init__(self, nbytes: int, url_seconds: float) -> None:
+        self.nbytes = nbytes
+        self.url_seconds = url_seconds
+
+    def far_slower(self, seconds: float, than: float) -> bool:
+        return seconds > max(SAMPLE_SLOW_FLOOR, SAMPLE_SLOW_FACTOR * than)
+
+    def speeds(self, slow: float, fast: float) -> str:
+        def speed(seconds: float) -> str:
+            return f"{format_size(int(self.nbytes / max(seconds, 1e-6)))}/s"
+
+        return f"{speed(slow)} against {speed(fast)} in samples"
 
 
 class _Check(threading.Thread):
@@ -78,6 +106,7 @@ class _Check(threading.Thread):
         mirror: str,
         ranges: list[tuple[int, int]],
         expected: list[bytes],
+        timing: _Timing,
     ) -> None:
         super().__init__(name="rangetui-mirror-check", daemon=True)
         primary = sources.all[0]
@@ -87,6 +116,8 @@ class _Check(threading.Thread):
         self._primary = remote
         self._ranges = ranges
         self._expected = expected
+        self._timing = timing
+        self._seconds = 0.0
         self.remote: Remote | None = None
 
     def run(self) -> None:
@@ -99,6 +130,7 @@ class _Check(threading.Thread):
             why = f"internal error: {type(e).__name__}"
         if why is None and self.remote is not None:
             self._sources.add(self.mirror, self.remote, self.http)
+            self._retire_the_url_if_far_slower()
         else:
             name = Source(1, self.mirror, self._primary, self.http).name
             self._sources.say(f"{name}: {why}; not using it")
@@ -116,13 +148,28 @@ class _Check(threading.Thread):
         digests = self._primary.digest, remote.digest
         if all(digests) and digests[0] != digests[1] and _same_alg(*digests):
             return "its digest of the file differs from the URL's"
+        started = time.monotonic()
         for (start, end), expected in zip(self._ranges, self._expected, strict=True):
             if stop.is_set():
                 return "interrupted"
             if conn.read_range(remote, start, end) != expected:
                 return f"it serves other bytes than the URL (bytes {start}-{end - 1} differ)"
+        self._seconds = time.monotonic() - started
+        timing = self._timing
+        if timing.far_slower(self._seconds, than=timing.url_seconds):
+            speeds = timing.speeds(self._seconds, timing.url_seconds)
+            return f"it is far slower than the URL ({speeds})"
         self.remote = remote
         return None
+
+    def _retire_the_url_if_far_slower(self) -> None:
+        """The other way round: the URL's own connections move to a mirror that sent its
+        samples many times faster, now rather than after a second of measuring."""
+        timing = self._timing
+        if timing.far_slower(timing.url_seconds, than=self._seconds):
+            speeds = timing.speeds(timing.url_seconds, self._seconds)
+            why = f"far slower than a mirror ({speeds}); fetching from the others"
+            self._sources.retire(self._sources.all[0], why)
 
 
 def _quiet(_message: str) -> None:

@@ -110,6 +110,39 @@ def test_a_slow_mirror_serves_less_than_the_fast_server(
     assert mirror.bytes_sent("/f.bin") < server.bytes_sent("/f.bin") // 4
 
 
+def test_a_mirror_far_slower_in_its_samples_gets_no_connection(
+    server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    """32x slower per connection: its samples (2 s against 62 ms) already say so, so it
+    never holds one of the download's connections for the second a measurement takes.
+    Two connections make the download (4 s) outlast the check."""
+    url = server.add("/f.bin", data, rate=2 * MiB)
+    other = mirror.add("/f.bin", data, rate=64 * 1024)
+    out = tmp_path / "f.bin"
+    result = run_get(url, "--mirror", other, "-o", out, "-t", "2", "--fixed")
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    assert "far slower than the URL" in result.stderr, result.describe()
+    assert "agrees with the URL" not in result.stderr, result.describe()
+    assert mirror.bytes_sent("/f.bin") <= 1 + SAMPLES, "more than its probe and samples"
+
+
+def test_a_url_far_slower_than_its_mirror_is_retired_when_the_mirror_joins(
+    server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    url = server.add("/f.bin", data, rate=64 * 1024)
+    other = mirror.add("/f.bin", data, rate=4 * MiB)
+    out = tmp_path / "f.bin"
+    result = run_get(url, "--mirror", other, "-o", out, "-t", "8")
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    assert "agrees with the URL" in result.stderr, result.describe()
+    assert "the URL" in result.stderr and "far slower than a mirror" in result.stderr, (
+        result.describe()
+    )
+    assert mirror.bytes_sent("/f.bin") > SIZE * 3 // 4, "the mirror did not take over"
+
+
 def test_tab_separated_mirrors_on_an_input_line(
     server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
 ) -> None:
