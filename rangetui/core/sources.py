@@ -1,6 +1,10 @@
 """Where each connection fetches from: the servers of one file, how fast each is, and
 which are still used.
 
+A mirror that has just joined is measured on a connection of its own, on top of the
+count (its probation), so that a slow one costs the URL none of its connections for the
+second it takes to be judged; once measured it gets its share like any server.
+
 The URL and its mirrors hold the same bytes (``mirrors.py`` checks that before a mirror
 is trusted). Connections are spread by measured speed per connection, at least one on
 each live server while there are enough, so that every server keeps being measured. A
@@ -34,6 +38,9 @@ RATE_SECONDS = 3.0
 STRIKES = 3
 """Failures in a row (no request completed in between) that retire a server."""
 REBALANCE_SECONDS = 1.0
+PROBATION_WID = 100
+"""Worker ids from here up (past any count ``-t`` allows) are mirrors' probation
+connections: one per new mirror, on top of the count, until it has been measured."""
 
 Clock = Callable[[], float]
 
@@ -110,6 +117,7 @@ class SourceSet:
         self._assigned: dict[int, Source] = {}
         self._last_sample = clock()
         self._last_rebalance = -math.inf
+        self._last_probation: list[Source] = []
         self.closed = threading.Event()
         """Set when the attempt ends: a mirror still being checked is not added or reported."""
 
@@ -147,11 +155,17 @@ class SourceSet:
 
     def keeps(self, wid: int, source: Source) -> bool:
         """Whether worker ``wid`` should go on with ``source``: it may have been retired,
-        or the worker moved to another server."""
+        or the worker moved to another server, or its probation is over."""
         if not source.live:
             return False
+        if wid >= PROBATION_WID:
+            return source in self._on_probation(self._clock())
         with self._lock:
             return self._assigned.get(wid, source) is source
+
+    def probation(self) -> dict[int, Source]:
+        """The probation workers there should be now, by worker id."""
+        return {PROBATION_WID + s.index: s for s in self._on_probation(self._clock())}
 
     def received(self, source: Source, nbytes: int) -> None:
         with self._lock:
@@ -202,10 +216,13 @@ class SourceSet:
         """Reassign workers ``0..wanted-1`` when the shares have moved by a connection or
         more on some server (or ``force``); a worker keeps its server when it can."""
         now = self._clock()
+        probation = self._on_probation(now)
+        if probation != self._last_probation:  # a mirror measured: its share, at once
+            self._last_probation, force = probation, True
         if not force and now - self._last_rebalance < REBALANCE_SECONDS:
             return
         self._last_rebalance = now
-        live = self.live()
+        live = self._regular(now)
         wanted_counts = shares(wanted, [_estimate(s) for s in live])
         targets = dict(zip((s.index for s in live), wanted_counts, strict=True))
         with self._lock:
@@ -239,6 +256,23 @@ class SourceSet:
 
     # -- internals --------------------------------------------------------------------
 
+    def _on_probation(self, now: float) -> list[Source]:
+        """Live mirrors not yet measured for long enough to be judged, while some other
+        live server has been (the URL counts as measured: it was there first)."""
+        fresh = [
+            s
+            for s in self.all
+            if s.index > 0
+            and s.live
+            and (s.first_byte is None or now - s.first_byte < MEASURE_SECONDS)
+        ]
+        return fresh if len(fresh) < len(self.live()) else []
+
+    def _regular(self, now: float) -> list[Source]:
+        """The live servers that share the count."""
+        probation = self._on_probation(now)
+        return [s for s in self.live() if s not in probation]
+
     def _several_locked(self) -> bool:
         return sum(1 for s in self.all if s.live) > 1
 
@@ -256,12 +290,9 @@ class SourceSet:
 
 
 def _estimate(source: Source) -> float | None:
-    """A mirror earns its share by being measured: until then it gets the one connection
-    that measures it, and the URL (unmeasured: the average) the rest."""
-    rate = source.rate
-    if rate is None and source.index > 0:
-        return 0.0
-    return rate
+    """A mirror earns its share by being measured (its probation); a server that is
+    still unmeasured counts as the average."""
+    return source.rate
 
 
 def _assign(
@@ -284,4 +315,4 @@ def _assign(
     return result
 
 
-__all__ = ["SLOW_FACTOR", "STRIKES", "Source", "SourceSet", "shares"]
+__all__ = ["PROBATION_WID", "SLOW_FACTOR", "STRIKES", "Source", "SourceSet", "shares"]

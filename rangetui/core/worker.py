@@ -33,7 +33,7 @@ from rangetui.core.http.connection import Connection
 from rangetui.core.http.idle import IdleConnections, open_or_reuse, put_away
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.retry import backoff_delay
-from rangetui.core.sources import Source, SourceSet
+from rangetui.core.sources import PROBATION_WID, Source, SourceSet
 from rangetui.core.tuning import ConnectionTuner
 
 STRAGGLER_CHECK_SECONDS = 0.5
@@ -104,7 +104,10 @@ class WorkerShared:
             conn.close()
 
     def keeps(self, wid: int, source: Source) -> bool:
-        """The tuner still wants this worker, on this server."""
+        """The tuner still wants this worker, on this server (a mirror's probation
+        worker is on top of the tuner's count)."""
+        if wid >= PROBATION_WID:
+            return self.sources.keeps(wid, source)
         return self.tuner.keeps(wid) and self.sources.keeps(wid, source)
 
 

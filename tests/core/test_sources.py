@@ -12,7 +12,14 @@ from rangetui.core.api import Add, command_from_json, command_to_json
 from rangetui.core.errors import Refused, RetriableError
 from rangetui.core.jobs import JobList
 from rangetui.core.mirrors import SAMPLE_BYTES, mirror_http, sample_ranges
-from rangetui.core.sources import SLOW_FACTOR, STRIKES, Source, SourceSet, shares
+from rangetui.core.sources import (
+    PROBATION_WID,
+    SLOW_FACTOR,
+    STRIKES,
+    Source,
+    SourceSet,
+    shares,
+)
 from rangetui.core.store import SCHEMA, CorruptState, Store, _digest, read_json
 from rangetui.core.types import HttpOptions, Remote
 from tests.fake_clock import FakeClock
@@ -42,12 +49,33 @@ def test_shares_follow_speed_with_one_each(
     assert shares(wanted, rates) == expected
 
 
-def test_a_new_mirror_gets_one_connection_and_alternates() -> None:
+def test_a_new_mirror_is_measured_on_a_connection_on_top_of_the_count() -> None:
     clock, said = FakeClock(), []
     s = sources(2, clock, said)
+    url, mirror = s.all
     s.rebalance(8)
+    assert all(s.assigned(w) is url for w in range(8)), "the URL keeps the whole count"
+    assert s.probation() == {PROBATION_WID + 1: mirror}
+    assert s.keeps(PROBATION_WID + 1, mirror)
+    for _ in range(12):  # 1.2 s of the mirror at half the URL's speed per connection
+        clock.now += 0.1
+        s.received(url, 1_000_000)
+        s.received(mirror, 500_000)
+        s.sample({0: 1, 1: 1})
+    assert mirror.live and s.probation() == {}
+    assert not s.keeps(PROBATION_WID + 1, mirror), "its probation worker ends"
+    s.rebalance(8)  # at once: the end of a probation forces it
     owners = [s.assigned(w).index for w in range(8)]
-    assert sorted(owners) == [0] * 7 + [1]
+    assert sorted(owners) == [0] * 5 + [1] * 3
+
+
+def test_no_probation_when_the_mirror_is_the_only_live_server() -> None:
+    s = sources(2, FakeClock(), [])
+    url, mirror = s.all
+    s.retire(url, "far slower than a mirror")
+    assert s.probation() == {}
+    s.rebalance(4)
+    assert all(s.assigned(w) is mirror for w in range(4))
 
 
 def test_a_far_slower_server_is_retired_and_its_workers_move() -> None:
