@@ -136,6 +136,9 @@ class CommandCase:
     expected: list[tuple[str, str]]  # (path relative to the out dir, data file name)
     straggler: bool = False
     capped: bool = False
+    window: bool = False
+    """Measure ``cpu_window`` too: the CPU from the first file to the whole first
+    expected file (as the TUI case measures its own), without start-up and exit."""
     notes: list[str] = field(default_factory=list)
 
     def run(self, env: Env) -> Sample:
@@ -154,6 +157,7 @@ class CommandCase:
                 cwd=paths.out,
                 stderr_path=env.work / "state" / f"{self.slug}.stderr",
                 timeout=env.timeout,
+                window=(paths.out / self.expected[0][0], self.nbytes) if self.window else None,
             )
             if sample.ok:
                 problem = verify(paths.out, self.expected, env)

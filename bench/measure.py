@@ -160,6 +160,33 @@ def sample_from(done: Mapping[str, Any]) -> Sample:
     return s
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid: int) -> float | None:
+    """user+sys seconds of a live process (all its threads), from /proc/PID/stat."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+
+
+WINDOW_POLL_SECONDS = 0.01
+
+
+def _window_mark(out: Path, window: tuple[Path, int], marked: int) -> bool:
+    """Whether the CPU is due now: the first file appeared (0), the download is whole (1)."""
+    if marked == 0:
+        return any(out.iterdir())
+    if marked == 1:
+        target, size = window
+        with contextlib.suppress(OSError):
+            return target.stat().st_size == size
+    return False
+
+
 def run_measured(
     spawner: Spawner,
     argv: Sequence[str],
@@ -168,12 +195,24 @@ def run_measured(
     cwd: Path,
     stderr_path: Path,
     timeout: float,
+    window: tuple[Path, int] | None = None,
 ) -> Sample:
-    """Run ``argv`` to the end; ``ok`` only says the exit status was 0 (outputs unchecked)."""
-    spawner.launch(argv, env=env, cwd=cwd, stderr_path=stderr_path, timeout=timeout)
-    done = spawner.result()
+    """Run ``argv`` to the end; ``ok`` only says the exit status was 0 (outputs unchecked).
+    With ``window`` (the file the download ends with, and its size), also the CPU spent
+    from the moment anything appears in ``cwd`` to the moment that file is complete:
+    ``cpu_window`` in the sample's extra, what a download costs without its start-up."""
+    pid = spawner.launch(argv, env=env, cwd=cwd, stderr_path=stderr_path, timeout=timeout)
+    marks: list[float] = []
+    if window is None:
+        done = spawner.result()
+    else:
+        while (done := spawner.result(WINDOW_POLL_SECONDS)) is None:
+            if _window_mark(cwd, window, len(marks)):
+                marks.append(proc_cpu(pid) or 0.0)
     assert done is not None
     sample = sample_from(done)
+    if len(marks) == 2:
+        sample.extra["cpu_window"] = marks[1] - marks[0]
     if done["timed_out"]:
         sample.error = f"timed out after {timeout:.0f} s"
     elif not sample.ok:

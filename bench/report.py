@@ -52,10 +52,17 @@ class Stats:
             return None  # a run that is not about bytes (the TUI's terminal traffic)
         return self.cpu / (self.nbytes / GiB)
 
+    @property
+    def download_cpu_per_gib(self) -> float | None:
+        """CPU from the first file to the whole download, per GiB: start-up excluded."""
+        spent = self.extra.get("cpu_window")
+        return None if spent is None or not self.nbytes else spent / (self.nbytes / GiB)
+
     def metric(self, name: str) -> float | None:
         return {
             "wall": self.wall,
             "cpu": self.cpu_per_gib,
+            "dlcpu": self.download_cpu_per_gib,
             "rss": self.rss_mib,
             "term": self.extra.get("term_kbps"),
             "details": self.extra.get("details_kbps"),
@@ -123,6 +130,8 @@ def _notes(st: Stats) -> str:
             f" KB/s, paused {e['idle_kbps']:.2f} KB/s, paused with the mouse moving "
             f"{e['mouse_kbps']:.2f} KB/s"
         )
+    elif "cpu_window" in st.extra and "term_kbps" not in st.extra:
+        parts.append(f"CPU {st.extra['cpu_window']:.2f} s while downloading")
     elif "term_kbps" in st.extra:
         e = st.extra
         parts.append(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cases import Case, Env
 from datafiles import DataFile, GiB, MiB, ensure
-from machine import loadavg, machine_info
+from machine import byte_compile_rangetui, loadavg, machine_info
 from measure import Sample, Spawner, SpawnerError, run_measured
 from report import Stats, WorkloadResult, chart, misses, runs_table, table, to_json
 from server import Nginx, ServerError, nginx_version
@@ -231,6 +231,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     files = list(dict.fromkeys(f for wl in workloads for f in wl.files))
     root = args.dir.resolve()
     meta = machine_info(rangetui, root)
+    meta["rangetui modules"] = byte_compile_rangetui()
     if "tui" in args.workloads:
         meta["tui exit"] = (
             f"rangetui {EXIT_FLAG}"

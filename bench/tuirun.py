@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cases import Env, verify
-from measure import Sample, Spawner, failed, sample_from
+from measure import Sample, Spawner, failed, proc_cpu, sample_from
 
 COLUMNS, ROWS = 80, 24
 POLL_SECONDS = 0.01
@@ -34,7 +34,6 @@ EXIT_GRACE_SECONDS = 15.0  # with --exit-when-done: how long it may take to quit
 TERM_GRACE_SECONDS = 3.0  # after SIGTERM, before SIGKILL
 EXIT_FLAG = "--exit-when-done"
 ANSI = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|.)")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 NOT_AVAILABLE = "TUI not available"
 
 
@@ -44,16 +43,6 @@ def help_text(argv: Sequence[str]) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return out.stdout
-
-
-def proc_cpu(pid: int) -> float | None:
-    """user+sys seconds of a live process (all its threads), from /proc/PID/stat."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
 
 
 def engine_pid(state: Path) -> int:
