@@ -8,6 +8,7 @@ import importlib.util
 import os
 import platform
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -83,6 +84,36 @@ def byte_compile_rangetui() -> str:
     package = Path(spec.origin).parent
     ok = compileall.compile_dir(str(package), quiet=1)
     return f"{package} ({'byte-compiled, as pip installs it' if ok else 'compile failed'})"
+
+
+IDLE_ENOUGH = 0.9
+"""The machine is quiet when its CPUs were idle this fraction of a short look."""
+SETTLE_LOOK_SECONDS = 0.25
+SETTLE_MAX_SECONDS = 5.0
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(idle, total) jiffies over all CPUs, from /proc/stat's first line."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])
+
+
+def settle() -> float:
+    """Wait until the CPUs are quiet (at most a few seconds); returns the seconds waited.
+
+    What ran just before a case can still be winding down when it starts: a TUI case's
+    engine saving and exiting, the kernel freeing a gigabyte of tmpfs, data being hashed.
+    Measured in turns, the case right after those was the slow one whichever tool it
+    was (swapping the TUI and `get` moved the slowness to `get`), so every case now
+    starts on a quiet machine."""
+    started = time.monotonic()
+    while time.monotonic() - started < SETTLE_MAX_SECONDS:
+        idle0, total0 = _cpu_times()
+        time.sleep(SETTLE_LOOK_SECONDS)
+        idle1, total1 = _cpu_times()
+        if total1 > total0 and (idle1 - idle0) / (total1 - total0) >= IDLE_ENOUGH:
+            break
+    return time.monotonic() - started
 
 
 def loadavg() -> str:

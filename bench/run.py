@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cases import Case, Env
 from datafiles import DataFile, GiB, MiB, ensure
-from machine import byte_compile_rangetui, loadavg, machine_info
+from machine import byte_compile_rangetui, loadavg, machine_info, settle
 from measure import Sample, Spawner, SpawnerError, run_measured
 from report import Stats, WorkloadResult, chart, misses, runs_table, table, to_json
 from server import Nginx, ServerError, nginx_version
@@ -105,7 +105,8 @@ def run_workload(wl: Workload, env: Env, runs: int) -> WorkloadResult:
     say(f"{wl.name}: {wl.summary}")
     samples: dict[str, list[Sample]] = {c.label: [] for c in wl.cases}
     for i in range(1, runs + 1):
-        for case in wl.cases:  # alternate: A B A B ...
+        for case in wl.cases:  # alternate: A B A B ..., each on a quiet machine
+            settle()
             s = case.run(env)
             samples[case.label].append(s)
             progress(wl.name, i, runs, case, s)
