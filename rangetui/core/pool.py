@@ -18,7 +18,7 @@ from rangetui.core.budget import HostBudget, host_key
 from rangetui.core.errors import Cancelled
 from rangetui.core.http.connection import Connection
 from rangetui.core.ratelimit import RateLimiter
-from rangetui.core.sources import SourceSet
+from rangetui.core.sources import PROBATION_WID, SourceSet
 from rangetui.core.tuning import ConnectionTuner
 from rangetui.core.types import ConnectionView, Options
 from rangetui.core.worker import Worker, WorkerShared
@@ -150,6 +150,8 @@ class WorkerPool:
             current = self._workers.get(wid)
             if current is None or not current.is_alive():
                 if not self._take(wid, host_key(source.remote.url)):
+                    if wid >= PROBATION_WID:
+                        s.sources.no_probation(source)
                     continue  # that host has all the connections it may: wait for a slot
                 worker = Worker(s, wid, source)
                 self._workers[wid] = worker

@@ -59,6 +59,8 @@ class Source:
     received: int = 0
     strikes: int = 0
     first_byte: float | None = None
+    on_trial: bool = True
+    """A mirror's probation is still possible; off when its host had no slot for it."""
     _bytes_w: float = field(default=0.0, repr=False)
     _conn_w: float = field(default=0.0, repr=False)
     _seen: int = field(default=0, repr=False)
@@ -167,6 +169,11 @@ class SourceSet:
         """The probation workers there should be now, by worker id."""
         return {PROBATION_WID + s.index: s for s in self._on_probation(self._clock())}
 
+    def no_probation(self, source: Source) -> None:
+        """Its host has no slot for a connection on top of the count (``--max-per-host``):
+        the mirror is measured on one of the count's instead, as a regular server."""
+        source.on_trial = False
+
     def received(self, source: Source, nbytes: int) -> None:
         with self._lock:
             source.received += nbytes
@@ -264,6 +271,7 @@ class SourceSet:
             for s in self.all
             if s.index > 0
             and s.live
+            and s.on_trial
             and (s.first_byte is None or now - s.first_byte < MEASURE_SECONDS)
         ]
         return fresh if len(fresh) < len(self.live()) else []
@@ -290,9 +298,13 @@ class SourceSet:
 
 
 def _estimate(source: Source) -> float | None:
-    """A mirror earns its share by being measured (its probation); a server that is
-    still unmeasured counts as the average."""
-    return source.rate
+    """A mirror earns its share by being measured: on its probation, or when it had
+    none, on the one connection an unmeasured mirror gets; an unmeasured URL counts as
+    the average."""
+    rate = source.rate
+    if rate is None and source.index > 0:
+        return 0.0
+    return rate
 
 
 def _assign(

@@ -143,6 +143,22 @@ def test_a_url_far_slower_than_its_mirror_is_retired_when_the_mirror_joins(
     assert mirror.bytes_sent("/f.bin") > SIZE * 3 // 4, "the mirror did not take over"
 
 
+def test_a_mirror_on_a_full_host_is_measured_on_one_of_the_count(
+    server: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    """The mirror is on the URL's own host, which `--max-per-host 4` fills with the
+    count: no slot for a probation connection on top, so one of the four measures it
+    (before, it was never measured and never used)."""
+    url = server.add("/f.bin", data, rate=MiB)
+    other = server.add("/mirror/f.bin", data, rate=MiB)
+    out = tmp_path / "f.bin"
+    result = run_get(url, "--mirror", other, "-o", out, "-t", "4", "--fixed", "--max-per-host", "4")
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    assert "agrees with the URL" in result.stderr, result.describe()
+    assert server.bytes_sent("/mirror/f.bin") > 1 + SAMPLES, "the mirror served no file bytes"
+
+
 def test_tab_separated_mirrors_on_an_input_line(
     server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
 ) -> None:

@@ -69,6 +69,17 @@ def test_a_new_mirror_is_measured_on_a_connection_on_top_of_the_count() -> None:
     assert sorted(owners) == [0] * 5 + [1] * 3
 
 
+def test_a_mirror_without_a_slot_for_its_probation_shares_the_count() -> None:
+    s = sources(2, FakeClock(), [])
+    mirror = s.all[1]
+    s.rebalance(8)
+    s.no_probation(mirror)  # its host had no slot for a connection on top of the count
+    assert s.probation() == {}
+    s.rebalance(8)
+    owners = [s.assigned(w).index for w in range(8)]
+    assert sorted(owners) == [0] * 7 + [1], "one of the count measures it"
+
+
 def test_no_probation_when_the_mirror_is_the_only_live_server() -> None:
     s = sources(2, FakeClock(), [])
     url, mirror = s.all
