@@ -144,11 +144,11 @@ class WorkerPool:
                 self._release(wid)
         self._balance_sources(wanted)
         count = min(wanted, max(1, s.bmap.pending_segments()))
-        placed = {wid: s.sources.assigned(wid) for wid in range(count)}
-        placed.update(s.sources.probation() if len(s.sources.all) > 1 else {})
-        for wid, source in placed.items():
+        probation = s.sources.probation()
+        for wid in [*range(count), *probation]:
             current = self._workers.get(wid)
             if current is None or not current.is_alive():
+                source = probation.get(wid) or s.sources.assigned(wid)
                 if not self._take(wid, host_key(source.remote.url)):
                     if wid >= PROBATION_WID:
                         s.sources.no_probation(source)

@@ -229,7 +229,7 @@ class SourceSet:
         if not force and now - self._last_rebalance < REBALANCE_SECONDS:
             return
         self._last_rebalance = now
-        live = self._regular(now)
+        live = [s for s in self.live() if s not in probation]  # the servers sharing the count
         wanted_counts = shares(wanted, [_estimate(s) for s in live])
         targets = dict(zip((s.index for s in live), wanted_counts, strict=True))
         with self._lock:
@@ -275,11 +275,6 @@ class SourceSet:
             and (s.first_byte is None or now - s.first_byte < MEASURE_SECONDS)
         ]
         return fresh if len(fresh) < len(self.live()) else []
-
-    def _regular(self, now: float) -> list[Source]:
-        """The live servers that share the count."""
-        probation = self._on_probation(now)
-        return [s for s in self.live() if s not in probation]
 
     def _several_locked(self) -> bool:
         return sum(1 for s in self.all if s.live) > 1
