@@ -176,7 +176,7 @@ def proc_cpu(pid: int) -> float | None:
 WINDOW_POLL_SECONDS = 0.01
 
 
-def _window_mark(out: Path, window: tuple[Path, int], marked: int) -> bool:
+def window_due(out: Path, window: tuple[Path, int], marked: int) -> bool:
     """Whether the CPU is due now: the first file appeared (0), the download is whole (1)."""
     if marked == 0:
         return any(out.iterdir())
@@ -207,7 +207,7 @@ def run_measured(
         done = spawner.result()
     else:
         while (done := spawner.result(WINDOW_POLL_SECONDS)) is None:
-            if _window_mark(cwd, window, len(marks)):
+            if window_due(cwd, window, len(marks)):
                 marks.append(proc_cpu(pid) or 0.0)
     assert done is not None
     sample = sample_from(done)

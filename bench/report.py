@@ -130,8 +130,6 @@ def _notes(st: Stats) -> str:
             f" KB/s, paused {e['idle_kbps']:.2f} KB/s, paused with the mouse moving "
             f"{e['mouse_kbps']:.2f} KB/s"
         )
-    elif "cpu_window" in st.extra and "term_kbps" not in st.extra:
-        parts.append(f"CPU {st.extra['cpu_window']:.2f} s while downloading")
     elif "term_kbps" in st.extra:
         e = st.extra
         parts.append(
@@ -139,6 +137,8 @@ def _notes(st: Stats) -> str:
             f"{e['term_bytes'] / 1000:.0f} KB in all; CPU {e['cpu_before']:.2f} s before the "
             f"download began, {e['cpu_window']:.2f} s during it"
         )
+    elif "cpu_window" in st.extra:
+        parts.append(f"CPU {st.extra['cpu_window']:.2f} s while downloading")
     for note in dict.fromkeys(n for s in st.samples for n in s.notes):
         parts.append(note)
     return "; ".join(parts)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cases import Env, verify
-from measure import Sample, Spawner, failed, proc_cpu, sample_from
+from measure import Sample, Spawner, failed, proc_cpu, sample_from, window_due
 
 COLUMNS, ROWS = 80, 24
 POLL_SECONDS = 0.01
@@ -204,11 +204,11 @@ class TuiCase:
         how = ""
         while (done := spawner.result(POLL_SECONDS)) is None:
             now = time.monotonic()
-            if not window.t and any(out.iterdir()):
+            marked = len(window.t)
+            if window_due(out, (target, self.nbytes), marked):
                 window.mark(pid, reader, state)
-            if len(window.t) == 1 and target.exists() and target.stat().st_size == self.nbytes:
-                window.mark(pid, reader, state)
-                stop_at = now + EXIT_GRACE_SECONDS if self.exit_flag else now
+                if marked == 1:  # the download is whole
+                    stop_at = now + EXIT_GRACE_SECONDS if self.exit_flag else now
             if stop_at is not None and now >= stop_at:
                 if self.exit_flag:
                     how = f"did not exit within {EXIT_GRACE_SECONDS:.0f} s of finishing: SIGTERM"
