@@ -117,7 +117,6 @@ class _Check(threading.Thread):
         self._ranges = ranges
         self._expected = expected
         self._timing = timing
-        self._seconds = 0.0
         self.remote: Remote | None = None
 
     def run(self) -> None:
@@ -130,7 +129,6 @@ class _Check(threading.Thread):
             why = f"internal error: {type(e).__name__}"
         if why is None and self.remote is not None:
             self._sources.add(self.mirror, self.remote, self.http)
-            self._retire_the_url_if_far_slower()
         else:
             name = Source(1, self.mirror, self._primary, self.http).name
             self._sources.say(f"{name}: {why}; not using it")
@@ -154,22 +152,13 @@ class _Check(threading.Thread):
                 return "interrupted"
             if conn.read_range(remote, start, end) != expected:
                 return f"it serves other bytes than the URL (bytes {start}-{end - 1} differ)"
-        self._seconds = time.monotonic() - started
+        seconds = time.monotonic() - started
         timing = self._timing
-        if timing.far_slower(self._seconds, than=timing.url_seconds):
-            speeds = timing.speeds(self._seconds, timing.url_seconds)
+        if timing.far_slower(seconds, than=timing.url_seconds):
+            speeds = timing.speeds(seconds, timing.url_seconds)
             return f"it is far slower than the URL ({speeds})"
         self.remote = remote
         return None
-
-    def _retire_the_url_if_far_slower(self) -> None:
-        """The other way round: the URL's own connections move to a mirror that sent its
-        samples many times faster, now rather than after a second of measuring."""
-        timing = self._timing
-        if timing.far_slower(timing.url_seconds, than=self._seconds):
-            speeds = timing.speeds(timing.url_seconds, self._seconds)
-            why = f"far slower than a mirror ({speeds}); fetching from the others"
-            self._sources.retire(self._sources.all[0], why)
 
 
 def _quiet(_message: str) -> None:

@@ -81,7 +81,10 @@ def test_a_mirror_with_other_bytes_of_the_same_size_is_dropped(
 def test_a_failing_mirror_is_retired_and_the_other_finishes(
     fault: str, server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
 ) -> None:
-    url = server.add("/f.bin", data, rate=512 * 1024)
+    # A dropping mirror is measured on its probation connection alone for its first
+    # second, so its third failure in a row comes later than a 404's or a refusal's:
+    # the URL is paced for 8 s rather than 4 so that the download outlasts it.
+    url = server.add("/f.bin", data, rate=256 * 1024 if fault == "drops" else 512 * 1024)
     if fault == "404":
         other = mirror.url("/missing.bin")
     elif fault == "refused":
@@ -125,22 +128,6 @@ def test_a_mirror_far_slower_in_its_samples_gets_no_connection(
     assert "far slower than the URL" in result.stderr, result.describe()
     assert "agrees with the URL" not in result.stderr, result.describe()
     assert mirror.bytes_sent("/f.bin") <= 1 + SAMPLES, "more than its probe and samples"
-
-
-def test_a_url_far_slower_than_its_mirror_is_retired_when_the_mirror_joins(
-    server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
-) -> None:
-    url = server.add("/f.bin", data, rate=64 * 1024)
-    other = mirror.add("/f.bin", data, rate=4 * MiB)
-    out = tmp_path / "f.bin"
-    result = run_get(url, "--mirror", other, "-o", out, "-t", "8")
-    assert result.code == 0, result.describe()
-    assert_saved(out, data)
-    assert "agrees with the URL" in result.stderr, result.describe()
-    assert "the URL" in result.stderr and "far slower than a mirror" in result.stderr, (
-        result.describe()
-    )
-    assert mirror.bytes_sent("/f.bin") > SIZE * 3 // 4, "the mirror did not take over"
 
 
 def test_a_mirror_on_a_full_host_is_measured_on_one_of_the_count(
