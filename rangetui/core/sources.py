@@ -10,8 +10,11 @@ is trusted). Connections are spread by measured speed per connection, at least o
 each live server while there are enough, so that every server keeps being measured. A
 server that keeps failing, or that is far slower than the best, is retired and its
 connections move to the others; the last live server is never retired, so a download
-that has only one behaves exactly as before. Plain numbers under one lock: the pool
-samples and rebalances on its tick, each worker reads its own assignment.
+that has only one behaves exactly as before. A slow server is only benched: when every
+server still in use fails, it comes back rather than the download failing on a fast
+server that drops every request (its speed counts only while its requests complete).
+Plain numbers under one lock: the pool samples and rebalances on its tick, each worker
+reads its own assignment.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class Source:
     first_byte: float | None = None
     on_trial: bool = True
     """A mirror's probation is still possible; off when its host had no slot for it."""
+    benched: bool = False
+    """Retired for being slow, not for failing: it comes back if the others fail."""
     _bytes_w: float = field(default=0.0, repr=False)
     _conn_w: float = field(default=0.0, repr=False)
     _seen: int = field(default=0, repr=False)
@@ -187,17 +192,21 @@ class SourceSet:
     def strike(self, source: Source, error: DownloadError) -> bool:
         """A request to ``source`` failed. True: the other servers go on (it was retired,
         or it may try again without counting against the bytes); False: it is the last
-        server, so the caller handles the error as for a single one."""
+        server, so the caller handles the error as for a single one. The last server's
+        second failure in a row brings back the servers benched for being slow."""
         with self._lock:
             if not source.live:
                 return True
+            source.strikes += 1
+            back = [] if self._several_locked() or source.strikes < 2 else self._unbench_locked()
             if not self._several_locked():
                 return False
-            source.strikes += 1
-            if isinstance(error, RetriableError) and source.strikes < STRIKES:
-                return True
-        why = f"{error}" if not isinstance(error, RetriableError) else f"{STRIKES} failures"
-        self.retire(source, f"{why}; fetching from the others")
+            again = isinstance(error, RetriableError) and source.strikes < STRIKES
+        for s in back:
+            self.say(f"{s.name}: back in use, as {source.name} keeps failing")
+        if not again:
+            why = f"{error}" if not isinstance(error, RetriableError) else f"{STRIKES} failures"
+            self.retire(source, f"{why}; fetching from the others")
         return True
 
     # -- what the pool does on its tick ---------------------------------------------------
@@ -242,11 +251,11 @@ class SourceSet:
                 return
             self._assigned = _assign(wanted, kept, targets, {s.index: s for s in live})
 
-    def retire(self, source: Source, why: str) -> None:
+    def retire(self, source: Source, why: str, benched: bool = False) -> None:
         with self._lock:
             if not source.live or not self._several_locked():
                 return
-            source.live = False
+            source.live, source.benched = False, benched
         self._last_rebalance = -math.inf  # its workers move at the next tick
         self.say(f"{source.name}: {why}")
 
@@ -279,9 +288,20 @@ class SourceSet:
     def _several_locked(self) -> bool:
         return sum(1 for s in self.all if s.live) > 1
 
+    def _unbench_locked(self) -> list[Source]:
+        """The last server in use fails: the benched slow ones are used again."""
+        back = [s for s in self.all if s.benched]
+        for s in back:
+            s.live, s.benched, s.strikes = True, False, 0
+        if back:
+            self._last_rebalance = -math.inf
+        return back
+
     def _retire_slow(self, now: float) -> None:
         measured = [s for s in self.live() if s.rate is not None and s.first_byte is not None]
-        best = max((s.rate or 0.0 for s in measured), default=0.0)
+        # A server failing since its last whole request may be fast at sending the start
+        # of answers it drops: it is no measure of what the others should do.
+        best = max((s.rate or 0.0 for s in measured if not s.strikes), default=0.0)
         for s in measured:
             rate = s.rate or 0.0
             if now - (s.first_byte or now) >= MEASURE_SECONDS and rate * SLOW_FACTOR < best:
@@ -289,6 +309,7 @@ class SourceSet:
                     s,
                     f"far slower than the fastest server ({format_size(int(rate))}/s per"
                     f" connection against {format_size(int(best))}/s); fetching from the others",
+                    benched=True,
                 )
 
 

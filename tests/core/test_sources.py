@@ -105,6 +105,62 @@ def test_a_far_slower_server_is_retired_and_its_workers_move() -> None:
     assert not s.keeps(7, slow)
 
 
+def bench_the_slow_one(s: SourceSet, clock: FakeClock) -> tuple[Source, Source]:
+    fast, slow = s.all[1], s.all[0]
+    for _ in range(20):
+        clock.now += 0.1
+        s.received(fast, 1_000_000)
+        s.received(slow, int(1_000_000 / (SLOW_FACTOR * 2)))
+        s.sample({0: 1, 1: 1})
+    assert not slow.live and slow.benched
+    return fast, slow
+
+
+def test_a_slow_server_comes_back_when_the_fast_one_keeps_failing() -> None:
+    """The fast mirror sent quickly, then drops every request: the URL, benched for
+    being slow, is used again rather than the download failing with the mirror."""
+    clock, said = FakeClock(), []
+    s = sources(2, clock, said)
+    fast, slow = bench_the_slow_one(s, clock)
+    assert not s.strike(fast, RetriableError("dropped")), "one failure: the caller retries"
+    assert not slow.live
+    assert s.strike(fast, RetriableError("dropped")), "the second: the URL is back"
+    assert slow.live and not slow.benched
+    assert any("the URL http://h0/f: back in use" in line for line in said), said
+    s.rebalance(8)
+    assert {s.assigned(w).index for w in range(8)} == {0, 1}
+    for _ in range(STRIKES):
+        s.strike(fast, RetriableError("dropped"))
+    assert not fast.live and not fast.benched, "retired for failing, for good"
+    for _ in range(STRIKES):
+        assert not s.strike(slow, RetriableError("dropped")), "the last one is the caller's"
+    assert not fast.live
+
+
+def test_a_completed_request_between_failures_brings_no_one_back() -> None:
+    clock = FakeClock()
+    s = sources(2, clock, [])
+    fast, slow = bench_the_slow_one(s, clock)
+    for _ in range(4):
+        assert not s.strike(fast, RetriableError("dropped"))
+        s.completed(fast)
+    assert not slow.live
+
+
+def test_a_server_failing_since_its_last_request_benches_no_one() -> None:
+    """Its speed is the start of answers it drops: the slower server stays in use."""
+    clock = FakeClock()
+    s = sources(2, clock, [])
+    url, dropping = s.all
+    s.strike(dropping, RetriableError("dropped"))
+    for _ in range(20):
+        clock.now += 0.1
+        s.received(dropping, 1_000_000)
+        s.received(url, int(1_000_000 / (SLOW_FACTOR * 2)))
+        s.sample({0: 1, 1: 1})
+    assert url.live
+
+
 def test_strikes_retire_a_server_but_never_the_last() -> None:
     clock, said = FakeClock(), []
     s = sources(2, clock, said)
