@@ -22,7 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rangetui.core.intervals import Interval, MapSnapshot, gaps, merge_intervals
-from rangetui.core.segments import MIN_STEAL_SECONDS, Segment, split_largest, steal
+from rangetui.core.segments import (
+    MIN_STEAL_SECONDS,
+    Segment,
+    race_for_vouched,
+    split_largest,
+    steal,
+)
 
 FORGIVING_PROGRESS = 1 << 20
 """Bytes a segment must gain after a failure before its failures are forgotten: a flaky
@@ -92,9 +98,12 @@ class BlockMap:
 
     # -- what connections call -------------------------------------------------------
 
-    def claim(self, worker: int, now: float | None = None) -> Claim | None:
+    def claim(
+        self, worker: int, now: float | None = None, vouched: float | None = None
+    ) -> Claim | None:
         """Give ``worker`` an unowned segment, else a share of an owned one, or all that is
-        left of a far slower owner's (``segments.steal``)."""
+        left of a far slower owner's (``segments.steal``). ``vouched``: the speed another
+        server's samples promise for a worker not yet measured (a mirror's probation)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             idle = [
@@ -110,6 +119,8 @@ class BlockMap:
                 return Claim(first, seg.done, seg.end)
             rate = self._worker_rates.get(worker)
             index = steal(self._segments, worker, rate, self.block_size, now)
+            if index is None and vouched and rate is None:
+                index = race_for_vouched(self._segments, worker, vouched, now)
             if index is None:
                 return None
             seg = self._segments[index]

@@ -118,6 +118,8 @@ class _Check(threading.Thread):
         self._expected = expected
         self._timing = timing
         self.remote: Remote | None = None
+        self.sampled: float | None = None
+        """Bytes/s of its samples, at most what the floor's time would give."""
 
     def run(self) -> None:
         try:
@@ -128,7 +130,7 @@ class _Check(threading.Thread):
         except Exception as e:  # a thread must never die silently
             why = f"internal error: {type(e).__name__}"
         if why is None and self.remote is not None:
-            self._sources.add(self.mirror, self.remote, self.http)
+            self._sources.add(self.mirror, self.remote, self.http, self.sampled)
         else:
             name = Source(1, self.mirror, self._primary, self.http).name
             self._sources.say(f"{name}: {why}; not using it")
@@ -157,6 +159,8 @@ class _Check(threading.Thread):
         if timing.far_slower(seconds, than=timing.url_seconds):
             speeds = timing.speeds(seconds, timing.url_seconds)
             return f"it is far slower than the URL ({speeds})"
+        # Quicker than the floor, the samples only say "at least this fast".
+        self.sampled = timing.nbytes / max(seconds, SAMPLE_SLOW_FLOOR)
         self.remote = remote
         return None
 

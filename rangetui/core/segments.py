@@ -156,6 +156,29 @@ def steal(
     return None
 
 
+def race_for_vouched(segments: list[Segment], thief: int, vouched: float, now: float) -> int | None:
+    """Give ``thief``, which another server's samples say sends at ``vouched`` bytes/s,
+    all that is left of the owner it would beat by the most, when no range could be cut
+    (segments under two blocks). A mirror's probation connection is its measurement:
+    without a range, a fast mirror of a slow URL would never be measured, nor used.
+    Not compared with the peers' speed as ``steal`` does: they are the other server's."""
+    owned = [s for s in segments if s.owner not in (None, thief) and s.remaining > 0]
+    best: tuple[float, Segment] | None = None
+    for seg in owned:
+        own = seg.rate_at(now)
+        if own is None or now - seg.claimed_at < MIN_STEAL_SECONDS:
+            continue
+        own = max(own, seg.average_since_claim(now))
+        left = seg.remaining - seg.writing
+        if races(own, left, vouched):
+            gain = (left / own if own > 0 else math.inf) - left / vouched
+            if best is None or gain > best[0]:
+                best = (gain, seg)
+    if best is None:
+        return None
+    return _split(segments, best[1], best[1].first_free, thief, now)
+
+
 def _cut(
     segments: list[Segment], seg: Segment, at: int, owner: int, now: float, rate: float, block: int
 ) -> int | None:

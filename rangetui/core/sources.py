@@ -64,6 +64,8 @@ class Source:
     first_byte: float | None = None
     on_trial: bool = True
     """A mirror's probation is still possible; off when its host had no slot for it."""
+    sampled: float | None = None
+    """Bytes/s its check's samples came at: what its probation may claim ranges on."""
     benched: bool = False
     """Retired for being slow, not for failing: it comes back if the others fail."""
     _bytes_w: float = field(default=0.0, repr=False)
@@ -128,12 +130,14 @@ class SourceSet:
         self.closed = threading.Event()
         """Set when the attempt ends: a mirror still being checked is not added or reported."""
 
-    def add(self, url: str, remote: Remote, http: HttpOptions) -> None:
+    def add(
+        self, url: str, remote: Remote, http: HttpOptions, sampled: float | None = None
+    ) -> None:
         """A mirror that agrees with the URL: workers move to it at the next tick."""
         with self._lock:
             if self.closed.is_set():
                 return
-            source = Source(len(self.all), url, remote, http)
+            source = Source(len(self.all), url, remote, http, sampled=sampled)
             self.all = (*self.all, source)
         self._last_rebalance = -math.inf
         self._say(f"{source.name} agrees with the URL; fetching from it too")

@@ -124,6 +124,8 @@ class Worker(threading.Thread):
         shared.slots[wid] = self.slot
         self.conn: Connection
         self.pace = shared.tuner.pace()
+        self._vouched = source.sampled if wid >= PROBATION_WID else None
+        """A probation worker claims on its mirror's samples' speed until measured."""
         self._cut_short = False
         self._fd = os.dup(shared.fd)
         """Its own descriptor, made before it starts: a worker that outlives its pool's
@@ -155,7 +157,7 @@ class Worker(threading.Thread):
     def _loop(self, fd: int, buf: memoryview) -> None:
         s = self.shared
         while not s.stop.is_set() and s.keeps(self.wid, self.source):
-            claim = s.bmap.claim(self.wid)
+            claim = s.bmap.claim(self.wid, vouched=self._vouched)
             if claim is None:
                 if s.bmap.is_complete:
                     return

@@ -100,6 +100,50 @@ def test_a_failing_mirror_is_retired_and_the_other_finishes(
     assert any(said[fault] in line for line in mirror_lines), result.describe()
 
 
+def test_a_fast_mirror_of_a_slow_url_serves_a_small_file(
+    server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    """Eight 2 MiB segments of 1 MiB blocks cannot be cut, so before, the mirror's
+    probation found no range and the URL (64 s at its pace) served the whole file; now
+    the probation takes a range on its samples' speed, and the mirror serves most of it."""
+    url = server.add("/f.bin", data, rate=32 * 1024)
+    other = mirror.add("/f.bin", data, rate=512 * 1024)
+    out = tmp_path / "f.bin"
+    result = run_get(url, "--mirror", other, "-o", out, "-t", "8")
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    assert "far slower than the fastest server" in result.stderr, result.describe()
+    assert mirror.bytes_sent("/f.bin") > SIZE // 2, result.describe()
+
+
+def test_the_url_benched_for_being_slow_comes_back_when_the_mirror_fails(
+    server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
+) -> None:
+    """The URL is 16x slower per connection: the mirror's probation races one of its
+    connections for its range (segments of 2 MiB cannot be cut in 1 MiB blocks), and
+    once measured takes every connection. Then the mirror drops every new answer at
+    once. Before, the URL stayed out and the download failed on the mirror; now it
+    comes back and finishes the file. The mirror's answers end at 1.5 MiB from the
+    start (3 s), so that no request of its can deliver a whole segment."""
+    url = server.add("/f.bin", data, rate=32 * 1024)
+    other = mirror.add("/f.bin", data, rate=512 * 1024, drop_after=3 * MiB // 2)
+    out = tmp_path / "f.bin"
+    proc = start_get(url, "--mirror", other, "-o", out, "-t", "8")
+
+    def benched() -> bool:
+        return mirror.bytes_sent("/f.bin") > SAMPLES + MiB and not server.serving("/f.bin")
+
+    wait_for(benched, 60, "the URL to lose its connections to the mirror")
+    mirror.resource("/f.bin").drop_after = 0
+    server.resource("/f.bin").rate = None
+    result = finish(proc, 120)
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    assert "far slower than the fastest server" in result.stderr, result.describe()
+    back = [line for line in result.lines if "back in use" in line]
+    assert back and "the URL http://127.0.0.1" in back[0], result.describe()
+
+
 def test_a_slow_mirror_serves_less_than_the_fast_server(
     server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from rangetui.core.blockmap import BlockMap
-from rangetui.core.segments import RACE_GAIN_SECONDS, races
+from rangetui.core.segments import RACE_GAIN_SECONDS, Segment, races
 from tests.core.test_blockmap import (
     FAST,
     FakeClock,
@@ -138,4 +138,29 @@ def test_an_owner_that_keeps_up_on_average_is_not_raced_in_a_stall(clock: FakeCl
     claim = bmap.claim(4, now=clock.now)
     assert claim is not None and claim.start == 25_000, claim
     assert bmap.limit(seg[0]) == 25_000
+    check_map(bmap)
+
+
+def _segments_under_two_blocks(clock: FakeClock) -> BlockMap:
+    """Four owners of 100 000 bytes in 60 000-byte blocks, 2 s at 1 000 B/s each: no
+    range can be cut and leave each side a block."""
+    bmap = BlockMap(400_000, 60_000)
+    # White box: a count of four cut the file so, before blocks of 60 000 were asked for.
+    bmap._segments[:] = [Segment(k * 100_000, k * 100_000, (k + 1) * 100_000) for k in range(4)]
+    seg: dict[int, int] = {}
+    for wid in range(4):
+        claim = bmap.claim(wid, now=clock.now)
+        assert claim is not None
+        seg[wid] = claim.segment
+    run_for(bmap, clock, seg, {0: 1000, 1: 1000, 2: 1000, 3: 1000}, ticks=8)
+    return bmap
+
+
+def test_a_mirrors_probation_races_for_a_range_on_its_samples_speed(clock: FakeClock) -> None:
+    bmap = _segments_under_two_blocks(clock)
+    assert bmap.claim(100, now=clock.now) is None, "nothing can be cut"
+    assert bmap.claim(100, now=clock.now, vouched=3000.0) is None, "3x: not far faster"
+    racer = bmap.claim(100, now=clock.now, vouched=10_000.0)
+    assert racer is not None and racer.end - racer.start == 98_000, "a whole remainder"
+    assert bmap.limit(racer.segment) == racer.end
     check_map(bmap)
