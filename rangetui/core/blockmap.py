@@ -25,7 +25,7 @@ from rangetui.core.intervals import Interval, MapSnapshot, gaps, merge_intervals
 from rangetui.core.segments import (
     MIN_STEAL_SECONDS,
     Segment,
-    race_for_vouched,
+    probation_share,
     split_largest,
     steal,
 )
@@ -102,8 +102,8 @@ class BlockMap:
         self, worker: int, now: float | None = None, vouched: float | None = None
     ) -> Claim | None:
         """Give ``worker`` an unowned segment, else a share of an owned one, or all that is
-        left of a far slower owner's (``segments.steal``). ``vouched``: the speed another
-        server's samples promise for a worker not yet measured (a mirror's probation)."""
+        left of a far slower owner's (``segments.steal``). ``vouched``: ``worker`` is a
+        mirror's probation, whose samples came at this speed (``probation_share``)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             idle = [
@@ -119,8 +119,9 @@ class BlockMap:
                 return Claim(first, seg.done, seg.end)
             rate = self._worker_rates.get(worker)
             index = steal(self._segments, worker, rate, self.block_size, now)
-            if index is None and vouched and rate is None:
-                index = race_for_vouched(self._segments, worker, vouched, now)
+            if index is None and vouched:
+                speed = vouched if rate is None else rate
+                index = probation_share(self._segments, worker, speed, now)
             if index is None:
                 return None
             seg = self._segments[index]

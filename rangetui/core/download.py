@@ -286,7 +286,7 @@ class Download:
         mirrors = saved.mirrors(self.mirrors)
         bmap = self._bmap = saved.load(remote, self.options.block_size, sampler, mirrors)
         sources = self._sources = agreeing_sources(
-            self.url, remote, mirrors, self.options.http, self.event, sampler
+            self.url, remote, mirrors, self.options.http, self.event
         )
         spare, prepaid = self._first.hand_over(remote)
         pool = self._pool = WorkerPool(

@@ -4,8 +4,9 @@ A mirror is trusted only after its own probe (its own validators, since ETags di
 between servers) and a comparison of sample ranges, one from a random place in the
 file and the file's tail, with the same ranges from the URL: a mirror of another
 size, or another version of the same size, would splice two files into one. Each
-mirror is checked on its own thread while the download starts from the URL, so a slow
-or silent mirror delays nothing; one that agrees joins the download's servers.
+mirror is checked on its own thread, after the URL's samples are read on another, while
+the download starts from the URL, so neither a slow URL nor a slow or silent mirror
+delays anything; one that agrees joins the download's servers.
 Whatever is wrong with a mirror is said in one line and the download goes on.
 """
 
@@ -33,8 +34,6 @@ Twice the measured rule's factor, since two short reads are a rough measure."""
 SAMPLE_SLOW_FLOOR = 0.25
 """Seconds: samples quicker than this say nothing about speed (a loaded machine's
 pause is as long), so a server this quick is never judged slow by them."""
-Sampler = Callable[[int, int], bytes]
-"""Bytes ``[start, end)`` of the file as the URL's server sends them now."""
 
 
 def sample_ranges(size: int, rng: random.Random | None = None) -> list[tuple[int, int]]:
@@ -61,7 +60,6 @@ def agreeing_sources(
     mirrors: Sequence[str],
     http: HttpOptions,
     say: Callable[[str], None],
-    sample: Sampler,
 ) -> SourceSet:
     """The URL's servers: the URL now, and each mirror once it agrees with the URL.
     The caller closes the set when the attempt ends, which silences the checks."""
@@ -69,13 +67,39 @@ def agreeing_sources(
     wanted = [m for i, m in enumerate(mirrors) if m != url and m not in mirrors[:i]]
     if not wanted or remote.size is None or not remote.accept_ranges:
         return sources
-    ranges = sample_ranges(remote.size)
-    started = time.monotonic()
-    expected = [sample(a, b) for a, b in ranges]
-    timing = _Timing(sum(b - a for a, b in ranges), time.monotonic() - started)
-    for mirror in wanted:
-        _Check(sources, remote, mirror, ranges, expected, timing).start()
+    _Checks(sources, remote, wanted).start()
     return sources
+
+
+class _Checks(threading.Thread):
+    """Reads the URL's samples, then starts one check per mirror. On a thread of its own
+    and a connection of its own: a slow URL's samples (4 s at 32 KiB/s) delay neither
+    the download's start nor its connections."""
+
+    def __init__(self, sources: SourceSet, remote: Remote, mirrors: list[str]) -> None:
+        super().__init__(name="rangetui-mirror-samples", daemon=True)
+        self._sources = sources
+        self._remote = remote
+        self._mirrors = mirrors
+
+    def run(self) -> None:
+        sources = self._sources
+        ranges = sample_ranges(self._remote.size or 0)
+        started = time.monotonic()
+        try:
+            with Connection(sources.all[0].http) as conn:
+                expected = [conn.read_range(self._remote, a, b) for a, b in ranges]
+        except DownloadError as e:
+            sources.say(f"mirrors not checked: the URL's samples failed ({e})")
+            return
+        except Exception as e:  # a thread must never die silently
+            sources.say(f"mirrors not checked: internal error: {type(e).__name__}")
+            return
+        timing = _Timing(sum(b - a for a, b in ranges), time.monotonic() - started)
+        for mirror in self._mirrors:
+            if sources.closed.is_set():
+                return
+            _Check(sources, self._remote, mirror, ranges, expected, timing).start()
 
 
 class _Timing:

@@ -156,27 +156,29 @@ def steal(
     return None
 
 
-def race_for_vouched(segments: list[Segment], thief: int, vouched: float, now: float) -> int | None:
-    """Give ``thief``, which another server's samples say sends at ``vouched`` bytes/s,
-    all that is left of the owner it would beat by the most, when no range could be cut
-    (segments under two blocks). A mirror's probation connection is its measurement:
-    without a range, a fast mirror of a slow URL would never be measured, nor used.
-    Not compared with the peers' speed as ``steal`` does: they are the other server's."""
-    owned = [s for s in segments if s.owner not in (None, thief) and s.remaining > 0]
-    best: tuple[float, Segment] | None = None
-    for seg in owned:
+def probation_share(segments: list[Segment], thief: int, vouched: float, now: float) -> int | None:
+    """A range for a mirror's probation connection when ``steal`` cut none (segments
+    under two blocks): it is the mirror's measurement, so without a range a mirror of a
+    small file would never be measured, nor used. The owner that would finish last
+    keeps its share of the rest by speed (``vouched``: what the mirror's samples came
+    at), the probation takes the other, however short; all of it when the owner is far
+    slower (``races``). Not compared with the peers' speed as ``steal`` does: they are
+    the other server's connections."""
+    best: tuple[float, Segment, float] | None = None
+    for seg in segments:
         own = seg.rate_at(now)
-        if own is None or now - seg.claimed_at < MIN_STEAL_SECONDS:
+        if seg.owner in (None, thief) or own is None or now - seg.claimed_at < MIN_STEAL_SECONDS:
             continue
         own = max(own, seg.average_since_claim(now))
-        left = seg.remaining - seg.writing
-        if races(own, left, vouched):
-            gain = (left / own if own > 0 else math.inf) - left / vouched
-            if best is None or gain > best[0]:
-                best = (gain, seg)
+        eta = (seg.remaining - seg.writing) / own if own > 0 else math.inf
+        if eta >= RACE_GAIN_SECONDS and (best is None or eta > best[0]):
+            best = (eta, seg, own)
     if best is None:
         return None
-    return _split(segments, best[1], best[1].first_free, thief, now)
+    _, seg, own = best
+    left = seg.remaining - seg.writing
+    keep = 0 if races(own, left, vouched) else int(left * own / (own + vouched))
+    return _split(segments, seg, seg.first_free + keep, thief, now)
 
 
 def _cut(

@@ -156,11 +156,22 @@ def _segments_under_two_blocks(clock: FakeClock) -> BlockMap:
     return bmap
 
 
-def test_a_mirrors_probation_races_for_a_range_on_its_samples_speed(clock: FakeClock) -> None:
+@pytest.mark.parametrize(("vouched", "taken"), [(3000.0, 73_500), (10_000.0, 98_000)])
+def test_a_mirrors_probation_takes_a_range_under_a_block(
+    clock: FakeClock, vouched: float, taken: int
+) -> None:
+    """Its samples at 3x the owners' speed: three quarters of one's rest; at 10x (far
+    faster: a race), all of it."""
     bmap = _segments_under_two_blocks(clock)
-    assert bmap.claim(100, now=clock.now) is None, "nothing can be cut"
-    assert bmap.claim(100, now=clock.now, vouched=3000.0) is None, "3x: not far faster"
-    racer = bmap.claim(100, now=clock.now, vouched=10_000.0)
-    assert racer is not None and racer.end - racer.start == 98_000, "a whole remainder"
-    assert bmap.limit(racer.segment) == racer.end
+    assert bmap.claim(4, now=clock.now) is None, "nothing can be cut for a plain worker"
+    probation = bmap.claim(100, now=clock.now, vouched=vouched)
+    assert probation is not None and probation.end - probation.start == taken
+    assert probation.end % 100_000 == 0, "the far end of an owner's range"
+    check_map(bmap)
+
+
+def test_no_range_for_a_probation_when_every_owner_is_about_to_finish(clock: FakeClock) -> None:
+    bmap = _segments_under_two_blocks(clock)
+    run_for(bmap, clock, {w: w for w in range(4)}, {w: 390_000 for w in range(4)}, ticks=1)
+    assert bmap.claim(100, now=clock.now, vouched=10_000.0) is None, "500 bytes each left"
     check_map(bmap)
