@@ -84,7 +84,9 @@ class JobSnapshot:
 
     @property
     def connections(self) -> int:
-        return len(self.connection_views)
+        """The count's connections: a mirror's measuring one, on top, is not of them
+        (``-t 8`` never reads "9 of 8")."""
+        return sum(1 for v in self.connection_views if v.measured_mirror is None)
 
     @property
     def connection_note(self) -> str | None:

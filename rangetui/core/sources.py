@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from rangetui.core.errors import DownloadError, RetriableError
 from rangetui.core.text import terminal_safe
-from rangetui.core.types import HttpOptions, Remote, SourceView
+from rangetui.core.types import PROBATION_WID, HttpOptions, Remote, SourceView
 from rangetui.core.units import format_size
 from rangetui.core.urls import redact
 
@@ -41,9 +41,6 @@ RATE_SECONDS = 3.0
 STRIKES = 3
 """Failures in a row (no request completed in between) that retire a server."""
 REBALANCE_SECONDS = 1.0
-PROBATION_WID = 100
-"""Worker ids from here up (past any count ``-t`` allows) are mirrors' probation
-connections: one per new mirror, on top of the count, until it has been measured."""
 
 Clock = Callable[[], float]
 

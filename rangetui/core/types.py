@@ -160,6 +160,11 @@ def connections_note(count: int, reason: str, ceiling: int) -> str:
     return f"{counted}: {text}" if text else counted
 
 
+PROBATION_WID = 100
+"""Worker ids from here up (past any count ``-t`` allows) are mirrors' probation
+connections: one per new mirror, on top of the count, until it has been measured."""
+
+
 @dataclass(frozen=True)
 class ConnectionView:
     """One connection's range and its own measured speed (bytes/s)."""
@@ -169,6 +174,12 @@ class ConnectionView:
     pos: int
     end: int
     rate: float = 0.0
+
+    @property
+    def measured_mirror(self) -> int | None:
+        """The mirror (1 for the first) this connection is measuring, on top of the
+        count; None for one of the count's connections."""
+        return self.wid - PROBATION_WID if self.wid >= PROBATION_WID else None
 
 
 @dataclass(frozen=True)

@@ -106,10 +106,15 @@ def _connection(view: ConnectionView, job_id: str, smoother: Smoother) -> Text:
     """One connection: its range, where it is, its own speed (held steady like the total)."""
     speed = smoother.speed(f"{job_id}#{view.wid}", view.rate)
     end = format_size(view.end) if view.end > view.pos or view.end else "?"
-    return Text(
-        f"   #{view.wid:<3} {format_size(view.start):>9} – {end:<9}"
+    mirror = view.measured_mirror
+    label = f"#{view.wid:<3}" if mirror is None else f"m{mirror:<3}"
+    text = Text(
+        f"   {label} {format_size(view.start):>9} – {end:<9}"
         f" at {format_size(view.pos):>9}   {format_speed(speed):>9}"
     )
+    if mirror is not None:
+        text.append(f"  measuring mirror {mirror}", style="dim")
+    return text
 
 
 def details_lines(
