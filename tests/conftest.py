@@ -7,11 +7,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from rangetui.core.engine import Engine
 from rangetui.core.store import Store
 from rangetui.daemon.client import process_alive
 from tests.faultserver import FaultServer
+
+# The same examples on every run, so that a red run is the code's doing and can be
+# run again; HYPOTHESIS_PROFILE=explore searches new ones (and keeps what fails).
+settings.register_profile("repeatable", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture
