@@ -120,7 +120,7 @@ class BlockMap:
             rate = self._worker_rates.get(worker)
             index = steal(self._segments, worker, rate, self.block_size, now)
             if index is None and vouched:
-                speed = vouched if rate is None else rate
+                speed = rate or vouched  # its own last range's, unless none or stalled
                 index = probation_share(self._segments, worker, speed, now)
             if index is None:
                 return None

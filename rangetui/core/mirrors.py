@@ -83,23 +83,36 @@ class _Checks(threading.Thread):
         self._mirrors = mirrors
 
     def run(self) -> None:
-        sources = self._sources
+        sources, why = self._sources, ""
         ranges = sample_ranges(self._remote.size or 0)
-        started = time.monotonic()
-        try:
-            with Connection(sources.all[0].http) as conn:
-                expected = [conn.read_range(self._remote, a, b) for a, b in ranges]
-        except DownloadError as e:
-            sources.say(f"mirrors not checked: the URL's samples failed ({e})")
-            return
-        except Exception as e:  # a thread must never die silently
-            sources.say(f"mirrors not checked: internal error: {type(e).__name__}")
-            return
-        timing = _Timing(sum(b - a for a, b in ranges), time.monotonic() - started)
-        for mirror in self._mirrors:
-            if sources.closed.is_set():
+        for attempt in range(1 + PROBE_RETRIES):
+            if attempt and sources.closed.wait(1.0):
                 return
-            _Check(sources, self._remote, mirror, ranges, expected, timing).start()
+            started = time.monotonic()
+            try:
+                expected = self._samples(ranges)
+            except DownloadError as e:
+                why = f"the URL's samples failed ({e})"
+                continue
+            except Exception as e:  # a thread must never die silently
+                why = f"internal error: {type(e).__name__}"
+                break
+            if expected is not None:  # None: the attempt ended meanwhile
+                timing = _Timing(sum(b - a for a, b in ranges), time.monotonic() - started)
+                for mirror in self._mirrors:
+                    _Check(sources, self._remote, mirror, ranges, expected, timing).start()
+            return
+        sources.say(f"mirrors not checked: {why}")
+
+    def _samples(self, ranges: list[tuple[int, int]]) -> list[bytes] | None:
+        """The URL's bytes at ``ranges``; None once the attempt has ended."""
+        with Connection(self._sources.all[0].http) as conn:
+            expected = []
+            for a, b in ranges:
+                if self._sources.closed.is_set():
+                    return None
+                expected.append(conn.read_range(self._remote, a, b))
+            return expected
 
 
 class _Timing:

@@ -177,8 +177,12 @@ def probation_share(segments: list[Segment], thief: int, vouched: float, now: fl
         return None
     _, seg, own = best
     left = seg.remaining - seg.writing
-    keep = 0 if races(own, left, vouched) else int(left * own / (own + vouched))
-    return _split(segments, seg, seg.first_free + keep, thief, now)
+    if races(own, left, vouched) or own + vouched <= 0:
+        return _split(segments, seg, seg.first_free, thief, now)
+    at = seg.first_free + int(left * own / (own + vouched))
+    if at < seg.requested < seg.end and seg.requested - at <= own * MIN_STEAL_SECONDS:
+        at = seg.requested  # after the owner's open request: nothing it was sent is lost
+    return _split(segments, seg, at, thief, now)
 
 
 def _cut(

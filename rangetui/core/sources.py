@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rangetui.core.errors import DownloadError, RetriableError
+from rangetui.core.spread import assign, shares
 from rangetui.core.text import terminal_safe
 from rangetui.core.types import PROBATION_WID, HttpOptions, Remote, SourceView
 from rangetui.core.units import format_size
@@ -40,6 +41,9 @@ RATE_SECONDS = 3.0
 """Time constant of the per-connection speed: recent seconds count most."""
 STRIKES = 3
 """Failures in a row (no request completed in between) that retire a server."""
+STRIKE_SPACING = 0.5
+"""Seconds: retriable failures closer together are one strike. All of a server's
+connections reset at once (a network blip) is one event, not three failures."""
 REBALANCE_SECONDS = 1.0
 
 Clock = Callable[[], float]
@@ -65,6 +69,10 @@ class Source:
     """Bytes/s its check's samples came at: what its probation may claim ranges on."""
     benched: bool = False
     """Retired for being slow, not for failing: it comes back if the others fail."""
+    returned: bool = False
+    """Brought back once: the server that made it come back is unreliable, so it is
+    never benched again (no back and forth); shares by speed still keep it small."""
+    last_strike: float = -math.inf
     _bytes_w: float = field(default=0.0, repr=False)
     _conn_w: float = field(default=0.0, repr=False)
     _seen: int = field(default=0, repr=False)
@@ -78,32 +86,6 @@ class Source:
     def rate(self) -> float | None:
         """Bytes per second per busy connection; None until it has been measured."""
         return self._bytes_w / self._conn_w if self._conn_w > 0 else None
-
-
-def shares(wanted: int, rates: Sequence[float | None]) -> list[int]:
-    """Connections per server: one each while there are enough, the rest in proportion
-    to speed per connection (an unmeasured server counts as the average). With fewer
-    connections than servers, the fastest get one each (ties: the earlier)."""
-    if not rates:
-        return []
-    measured = [r for r in rates if r]
-    average = sum(measured) / len(measured) if measured else 1.0
-    est = [average if r is None else r for r in rates]
-    order = sorted(range(len(rates)), key=lambda i: (-est[i], i))
-    counts = [0] * len(rates)
-    for i in order[:wanted]:
-        counts[i] = 1
-    extra = max(0, wanted - len(rates))
-    total = sum(est)
-    if not extra:
-        return counts
-    quotas = [extra * e / total if total > 0 else extra / len(rates) for e in est]
-    for i, q in enumerate(quotas):
-        counts[i] += math.floor(q)
-    left = wanted - sum(counts)
-    for i in sorted(order, key=lambda i: -(quotas[i] - math.floor(quotas[i])))[:left]:
-        counts[i] += 1
-    return counts
 
 
 class SourceSet:
@@ -194,15 +176,21 @@ class SourceSet:
         """A request to ``source`` failed. True: the other servers go on (it was retired,
         or it may try again without counting against the bytes); False: it is the last
         server, so the caller handles the error as for a single one. The last server's
-        second failure in a row brings back the servers benched for being slow."""
+        second failure in a row, or any that is not worth a retry, brings back the servers
+        benched for being slow."""
+        now = self._clock()
+        retriable = isinstance(error, RetriableError)
         with self._lock:
             if not source.live:
                 return True
-            source.strikes += 1
-            back = [] if self._several_locked() or source.strikes < 2 else self._unbench_locked()
+            if not retriable or now - source.last_strike >= STRIKE_SPACING:
+                source.strikes, source.last_strike = source.strikes + 1, now
+            back: list[Source] = []
+            if not self._several_locked() and (source.strikes >= 2 or not retriable):
+                back = self._unbench_locked()
             if not self._several_locked():
                 return False
-            again = isinstance(error, RetriableError) and source.strikes < STRIKES
+            again = retriable and source.strikes < STRIKES
         for s in back:
             self.say(f"{s.name}: back in use, as {source.name} keeps failing")
         if not again:
@@ -250,7 +238,7 @@ class SourceSet:
             )
             if len(kept) == wanted and not unbalanced and not force:
                 return
-            self._assigned = _assign(wanted, kept, targets, {s.index: s for s in live})
+            self._assigned = assign(wanted, kept, targets, {s.index: s for s in live})
 
     def retire(self, source: Source, why: str, benched: bool = False) -> None:
         with self._lock:
@@ -293,7 +281,9 @@ class SourceSet:
         """The last server in use fails: the benched slow ones are used again."""
         back = [s for s in self.all if s.benched]
         for s in back:
-            s.live, s.benched, s.strikes = True, False, 0
+            s.live, s.benched, s.strikes, s.returned = True, False, 0, True
+            # Measured afresh: its old speed is from before it was benched.
+            s._bytes_w, s._conn_w, s.first_byte = 0.0, 0.0, None
         if back:
             self._last_rebalance = -math.inf
         return back
@@ -305,6 +295,8 @@ class SourceSet:
         best = max((s.rate or 0.0 for s in measured if not s.strikes), default=0.0)
         for s in measured:
             rate = s.rate or 0.0
+            if s.returned:
+                continue
             if now - (s.first_byte or now) >= MEASURE_SECONDS and rate * SLOW_FACTOR < best:
                 self.retire(
                     s,
@@ -324,24 +316,11 @@ def _estimate(source: Source) -> float | None:
     return rate
 
 
-def _assign(
-    wanted: int, kept: dict[int, Source], targets: dict[int, int], by_index: dict[int, Source]
-) -> dict[int, Source]:
-    """Each server keeps its lowest workers up to its share; every other worker goes to
-    the server furthest below its share, so that new workers alternate between servers."""
-    result: dict[int, Source] = {}
-    counts = dict.fromkeys(targets, 0)
-    for wid in sorted(kept):
-        i = kept[wid].index
-        if counts[i] < targets[i]:
-            result[wid] = kept[wid]
-            counts[i] += 1
-    for wid in range(wanted):
-        if wid not in result:
-            i = max(targets, key=lambda k: (targets[k] - counts[k], -k))
-            result[wid] = by_index[i]
-            counts[i] += 1
-    return result
-
-
-__all__ = ["PROBATION_WID", "SLOW_FACTOR", "STRIKES", "Source", "SourceSet", "shares"]
+__all__ = [
+    "PROBATION_WID",
+    "SLOW_FACTOR",
+    "STRIKES",
+    "STRIKE_SPACING",
+    "Source",
+    "SourceSet",
+]

@@ -11,18 +11,24 @@ import pytest
 from rangetui.core.api import Add, command_from_json, command_to_json
 from rangetui.core.errors import Refused, RetriableError
 from rangetui.core.jobs import JobList
-from rangetui.core.mirrors import SAMPLE_BYTES, mirror_http, sample_ranges
+from rangetui.core.mirrors import SAMPLE_BYTES, agreeing_sources, mirror_http, sample_ranges
 from rangetui.core.sources import (
     PROBATION_WID,
     SLOW_FACTOR,
+    STRIKE_SPACING,
     STRIKES,
     Source,
     SourceSet,
-    shares,
 )
+from rangetui.core.spread import shares
 from rangetui.core.store import SCHEMA, CorruptState, Store, _digest, read_json
 from rangetui.core.types import HttpOptions, Remote
+from tests.cli_helpers import wait_for
+from tests.conftest import payload
 from tests.fake_clock import FakeClock
+from tests.faultserver import FaultServer
+
+MIB = 1024 * 1024
 
 REMOTE = Remote("http://a/f", 10_000_000, '"x"', None, True)
 
@@ -105,6 +111,12 @@ def test_a_far_slower_server_is_retired_and_its_workers_move() -> None:
     assert not s.keeps(7, slow)
 
 
+def drop(s: SourceSet, source: Source, clock: FakeClock) -> bool:
+    """One failed request, apart from the last by more than a burst."""
+    clock.now += STRIKE_SPACING
+    return s.strike(source, RetriableError("dropped"))
+
+
 def bench_the_slow_one(s: SourceSet, clock: FakeClock) -> tuple[Source, Source]:
     fast, slow = s.all[1], s.all[0]
     for _ in range(20):
@@ -122,19 +134,60 @@ def test_a_slow_server_comes_back_when_the_fast_one_keeps_failing() -> None:
     clock, said = FakeClock(), []
     s = sources(2, clock, said)
     fast, slow = bench_the_slow_one(s, clock)
-    assert not s.strike(fast, RetriableError("dropped")), "one failure: the caller retries"
+    assert not drop(s, fast, clock), "one failure: the caller retries"
     assert not slow.live
-    assert s.strike(fast, RetriableError("dropped")), "the second: the URL is back"
-    assert slow.live and not slow.benched
+    assert drop(s, fast, clock), "the second: the URL is back"
+    assert slow.live and not slow.benched and slow.rate is None, "to be measured afresh"
     assert any("the URL http://h0/f: back in use" in line for line in said), said
     s.rebalance(8)
     assert {s.assigned(w).index for w in range(8)} == {0, 1}
     for _ in range(STRIKES):
-        s.strike(fast, RetriableError("dropped"))
+        drop(s, fast, clock)
     assert not fast.live and not fast.benched, "retired for failing, for good"
     for _ in range(STRIKES):
-        assert not s.strike(slow, RetriableError("dropped")), "the last one is the caller's"
+        assert not drop(s, slow, clock), "the last one is the caller's"
     assert not fast.live
+
+
+def test_a_burst_of_failures_is_one_strike() -> None:
+    """All eight connections of the mirror reset at once (a blip): the URL stays benched
+    and the mirror in use."""
+    clock = FakeClock()
+    s = sources(2, clock, [])
+    fast, slow = bench_the_slow_one(s, clock)
+    for _ in range(8):
+        clock.now += 0.01
+        assert not s.strike(fast, RetriableError("reset"))
+    assert fast.live and not slow.live and fast.strikes == 1
+
+
+def test_an_error_not_worth_a_retry_brings_the_benched_back_at_once() -> None:
+    clock, said = FakeClock(), []
+    s = sources(2, clock, said)
+    fast, slow = bench_the_slow_one(s, clock)
+    assert s.strike(fast, Refused("403 Forbidden", 403)), "the URL goes on"
+    assert slow.live and not fast.live
+    assert any("403" in line and "mirror http://h1/f" in line for line in said), said
+
+
+def test_a_server_brought_back_is_never_benched_again() -> None:
+    """No back and forth: the mirror that failed twice completes again and is fast, but
+    the URL stays in use (with a share by speed)."""
+    clock, said = FakeClock(), []
+    s = sources(2, clock, said)
+    fast, slow = bench_the_slow_one(s, clock)
+    drop(s, fast, clock)
+    drop(s, fast, clock)
+    s.completed(fast)
+    for _ in range(30):
+        clock.now += 0.1
+        s.received(fast, 1_000_000)
+        s.received(slow, int(1_000_000 / (SLOW_FACTOR * 2)))
+        s.sample({0: 1, 1: 1})
+    assert slow.live
+    assert sum("far slower" in line for line in said) == 1, said
+    s.rebalance(8)
+    assert sorted(s.assigned(w).index for w in range(8)) == [0] + [1] * 7
 
 
 def test_a_completed_request_between_failures_brings_no_one_back() -> None:
@@ -142,7 +195,7 @@ def test_a_completed_request_between_failures_brings_no_one_back() -> None:
     s = sources(2, clock, [])
     fast, slow = bench_the_slow_one(s, clock)
     for _ in range(4):
-        assert not s.strike(fast, RetriableError("dropped"))
+        assert not drop(s, fast, clock)
         s.completed(fast)
     assert not slow.live
 
@@ -166,9 +219,9 @@ def test_strikes_retire_a_server_but_never_the_last() -> None:
     s = sources(2, clock, said)
     primary, mirror = s.all
     for _ in range(STRIKES - 1):
-        assert s.strike(mirror, RetriableError("dropped"))
+        assert drop(s, mirror, clock)
     assert mirror.live
-    assert s.strike(mirror, RetriableError("dropped"))
+    assert drop(s, mirror, clock)
     assert not mirror.live
     assert not s.strike(primary, Refused("404", 404)), "the last server's error is the caller's"
     assert primary.live
@@ -271,3 +324,21 @@ def test_a_state_file_of_a_later_schema_is_set_aside(state_dir: Path) -> None:
     with pytest.raises(CorruptState, match="damaged"):
         read_json(path)
     assert not path.exists()
+
+
+def test_the_urls_samples_failing_is_one_line_after_one_retry(
+    server: FaultServer, mirror: FaultServer
+) -> None:
+    """The samples are read on a thread of their own: when the URL will not give them,
+    no mirror is checked, one line says so, and the download goes on from the URL."""
+    data = payload(MIB, seed=3)
+    url = server.add("/f.bin", data, status=404)
+    other = mirror.add("/f.bin", data)
+    said: list[str] = []
+    remote = Remote(url, len(data), None, None, True)
+    found = agreeing_sources(url, remote, [other], HttpOptions(), said.append)
+    wait_for(lambda: said, 10, "the line about the samples")
+    assert len(said) == 1 and said[0].startswith("mirrors not checked: the URL's samples failed")
+    assert "404" in said[0], said
+    assert len(server.requests) == 2, "one retry"
+    assert mirror.requests == [] and len(found.all) == 1

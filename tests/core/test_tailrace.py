@@ -175,3 +175,25 @@ def test_no_range_for_a_probation_when_every_owner_is_about_to_finish(clock: Fak
     run_for(bmap, clock, {w: w for w in range(4)}, {w: 390_000 for w in range(4)}, ticks=1)
     assert bmap.claim(100, now=clock.now, vouched=10_000.0) is None, "500 bytes each left"
     check_map(bmap)
+
+
+def test_a_probation_whose_last_range_stalled_claims_on_its_samples(clock: FakeClock) -> None:
+    """Its own last rate is 0 (a stall) and so are the owners': no division by zero,
+    the samples' speed decides, and a stalled owner is raced for all of its rest."""
+    bmap = _segments_under_two_blocks(clock)
+    clock.tick(5.0)  # every owner stalls
+    bmap._worker_rates[100] = 0.0  # white box: the probation's released range had stalled
+    probation = bmap.claim(100, now=clock.now, vouched=3000.0)
+    assert probation is not None and probation.end - probation.start == 98_000
+    check_map(bmap)
+
+
+def test_a_probation_cuts_after_the_owners_open_request_when_close(clock: FakeClock) -> None:
+    """At 3x, the owner would keep a quarter (24 500 bytes); its open request ends 500
+    bytes later, half a second of its work: the cut falls there, so nothing is lost."""
+    bmap = _segments_under_two_blocks(clock)
+    for segment in range(4):
+        bmap.note_request(segment, segment * 100_000 + 2_000 + 25_000)
+    probation = bmap.claim(100, now=clock.now, vouched=3000.0)
+    assert probation is not None and probation.start % 100_000 == 27_000
+    check_map(bmap)
