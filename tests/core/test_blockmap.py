@@ -723,8 +723,12 @@ def test_bucket_flags_mark_exactly_the_overlapping_cells(
 class Sim:
     """Connections that claim and advance; every byte the map counts is recorded once."""
 
-    def __init__(self, bmap: BlockMap, clock: FakeClock) -> None:
+    def __init__(
+        self, bmap: BlockMap, clock: FakeClock, vouched: dict[int, float] | None = None
+    ) -> None:
         self.bmap, self.clock = bmap, clock
+        self.vouched = vouched or {}
+        """Workers that claim as a mirror's probation does, on its samples' speed."""
         self.busy: dict[int, list[int]] = {}  # worker -> [segment, position, known end]
         self.written: list[Interval] = list(bmap.snapshot().done_intervals)
         self.reserved: dict[int, tuple[int, int]] = {}  # worker -> (bytes read, may write)
@@ -742,7 +746,7 @@ class Sim:
         could_claim = claimable(bmap, now)
         count = len(bmap._segments)
         free = {s: bmap._segments[s].first_free for s, _, _ in self.busy.values()}
-        claim = bmap.claim(wid, now=now)
+        claim = bmap.claim(wid, now=now, vouched=self.vouched.get(wid))
         if claim is None:
             assert not could_claim, "an unowned segment was ready"
             return None
@@ -854,6 +858,26 @@ def test_simulated_download_writes_every_byte_once(
         bmap = BlockMap(size, block, done)
         bmap.partition(parts)
         Sim(bmap, clock).finish(rnd, weights, max_steps=20_000)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size_and_block(max_blocks=40),
+    st.integers(1, 8),
+    st.lists(st.floats(0.05, 1.0), min_size=2, max_size=6),
+    st.randoms(use_true_random=False),
+    st.floats(0.0, 1e7),
+)
+def test_a_simulated_probation_writes_every_byte_once(
+    sb: tuple[int, int], parts: int, weights: list[float], rnd: random.Random, vouched: float
+) -> None:
+    """Worker 0 claims as a mirror's measuring connection, whose ranges may be cut under
+    a block and inside nobody's written bytes."""
+    size, block = sb
+    with fake_clock() as clock:
+        bmap = BlockMap(size, block)
+        bmap.partition(parts)
+        Sim(bmap, clock, {0: vouched}).finish(rnd, weights, max_steps=20_000)
 
 
 def test_simulated_downloads_do_steal() -> None:
