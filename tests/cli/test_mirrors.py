@@ -14,6 +14,7 @@ import pytest
 from rangetui.core.mirrors import SAMPLE_BYTES
 from tests.cli_helpers import (
     MiB,
+    Result,
     assert_clean_failure,
     assert_saved,
     closed_port,
@@ -36,15 +37,21 @@ def data() -> bytes:
     return payload(SIZE, seed=7)
 
 
+def fetch_mirrored(url: str, other: str, tmp_path: Path, data: bytes, *flags: str) -> Result:
+    """`get URL --mirror OTHER`, which must succeed with exactly ``data``."""
+    out = tmp_path / "f.bin"
+    result = run_get(url, "--mirror", other, "-o", out, *flags)
+    assert result.code == 0, result.describe()
+    assert_saved(out, data)
+    return result
+
+
 def test_two_agreeing_servers_both_serve_and_the_file_is_exact(
     server: FaultServer, mirror: FaultServer, data: bytes, tmp_path: Path
 ) -> None:
     url = server.add("/f.bin", data, rate=MiB)
     other = mirror.add("/f.bin", data, rate=MiB)
-    out = tmp_path / "f.bin"
-    result = run_get(url, "--mirror", other, "-o", out, "-t", "8")
-    assert result.code == 0, result.describe()
-    assert_saved(out, data)
+    result = fetch_mirrored(url, other, tmp_path, data, "-t", "8")
     assert "agrees with the URL" in result.stderr, result.describe()
     assert mirror.bytes_sent("/f.bin") > SAMPLES, "the mirror served no file bytes"
     assert server.bytes_sent("/f.bin") > SAMPLES
@@ -55,10 +62,7 @@ def test_a_mirror_of_another_size_is_dropped(
 ) -> None:
     url = server.add("/f.bin", data, rate=4 * MiB)
     other = mirror.add("/f.bin", data[:-1])
-    out = tmp_path / "f.bin"
-    result = run_get(url, "--mirror", other, "-o", out)
-    assert result.code == 0, result.describe()
-    assert_saved(out, data)
+    result = fetch_mirrored(url, other, tmp_path, data)
     assert f"has {SIZE - 1} bytes where the URL has {SIZE}" in result.stderr, result.describe()
     assert mirror.bytes_sent("/f.bin") <= 1, "no more than its one-byte probe"
 
@@ -69,10 +73,7 @@ def test_a_mirror_with_other_bytes_of_the_same_size_is_dropped(
     """Same size, same dates: only the sampled bytes tell the two files apart."""
     url = server.add("/f.bin", data, rate=4 * MiB, etag=None)
     other = mirror.add("/f.bin", payload(SIZE, seed=8), etag=None)
-    out = tmp_path / "f.bin"
-    result = run_get(url, "--mirror", other, "-o", out)
-    assert result.code == 0, result.describe()
-    assert_saved(out, data)
+    result = fetch_mirrored(url, other, tmp_path, data)
     assert "serves other bytes than the URL" in result.stderr, result.describe()
     assert mirror.bytes_sent("/f.bin") <= SAMPLES, "a disagreeing mirror served file bytes"
 
@@ -91,10 +92,7 @@ def test_a_failing_mirror_is_retired_and_the_other_finishes(
         other = f"http://127.0.0.1:{closed_port()}/f.bin"
     else:  # passes the check (64 KiB samples), then drops every longer answer
         other = mirror.add("/f.bin", data, drop_after=200_000)
-    out = tmp_path / "f.bin"
-    result = run_get(url, "--mirror", other, "-o", out, "-t", "8")
-    assert result.code == 0, result.describe()
-    assert_saved(out, data)
+    result = fetch_mirrored(url, other, tmp_path, data, "-t", "8")
     said = {"404": "404", "refused": "connection refused", "drops": "fetching from the others"}
     mirror_lines = [line for line in result.lines if "mirror http://127.0.0.1" in line]
     assert any(said[fault] in line for line in mirror_lines), result.describe()
@@ -108,10 +106,7 @@ def test_a_fast_mirror_of_a_slow_url_serves_a_small_file(
     the probation takes a range on its samples' speed, and the mirror serves most of it."""
     url = server.add("/f.bin", data, rate=32 * 1024)
     other = mirror.add("/f.bin", data, rate=512 * 1024)
-    out = tmp_path / "f.bin"
-    result = run_get(url, "--mirror", other, "-o", out, "-t", "8")
-    assert result.code == 0, result.describe()
-    assert_saved(out, data)
+    result = fetch_mirrored(url, other, tmp_path, data, "-t", "8")
     assert "far slower than the fastest server" in result.stderr, result.describe()
     assert mirror.bytes_sent("/f.bin") > SIZE // 2, result.describe()
 
@@ -149,10 +144,7 @@ def test_a_slow_mirror_serves_less_than_the_fast_server(
 ) -> None:
     url = server.add("/f.bin", data, rate=MiB)
     other = mirror.add("/f.bin", data, rate=128 * 1024)
-    out = tmp_path / "f.bin"
-    result = run_get(url, "--mirror", other, "-o", out, "-t", "8")
-    assert result.code == 0, result.describe()
-    assert_saved(out, data)
+    result = fetch_mirrored(url, other, tmp_path, data, "-t", "8")
     assert "agrees with the URL" in result.stderr, result.describe()
     assert mirror.bytes_sent("/f.bin") < server.bytes_sent("/f.bin") // 4
 
@@ -165,10 +157,7 @@ def test_a_mirror_far_slower_in_its_samples_gets_no_connection(
     Two connections make the download (4 s) outlast the check."""
     url = server.add("/f.bin", data, rate=2 * MiB)
     other = mirror.add("/f.bin", data, rate=64 * 1024)
-    out = tmp_path / "f.bin"
-    result = run_get(url, "--mirror", other, "-o", out, "-t", "2", "--fixed")
-    assert result.code == 0, result.describe()
-    assert_saved(out, data)
+    result = fetch_mirrored(url, other, tmp_path, data, "-t", "2", "--fixed")
     assert "far slower than the URL" in result.stderr, result.describe()
     assert "agrees with the URL" not in result.stderr, result.describe()
     assert mirror.bytes_sent("/f.bin") <= 1 + SAMPLES, "more than its probe and samples"
@@ -182,10 +171,7 @@ def test_a_mirror_on_a_full_host_is_measured_on_one_of_the_count(
     (before, it was never measured and never used)."""
     url = server.add("/f.bin", data, rate=MiB)
     other = server.add("/mirror/f.bin", data, rate=MiB)
-    out = tmp_path / "f.bin"
-    result = run_get(url, "--mirror", other, "-o", out, "-t", "4", "--fixed", "--max-per-host", "4")
-    assert result.code == 0, result.describe()
-    assert_saved(out, data)
+    result = fetch_mirrored(url, other, tmp_path, data, "-t", "4", "--fixed", "--max-per-host", "4")
     assert "agrees with the URL" in result.stderr, result.describe()
     assert server.bytes_sent("/mirror/f.bin") > 1 + SAMPLES, "the mirror served no file bytes"
 
@@ -251,10 +237,7 @@ def test_the_samples_do_not_throw_away_the_probes_first_block(
     first block the first worker reads on: byte 0 is asked for once."""
     url = server.add("/f.bin", data, rate=4 * MiB)
     other = mirror.add("/f.bin", data, rate=4 * MiB)
-    out = tmp_path / "f.bin"
-    result = run_get(url, "--mirror", other, "-o", out, "-t", "4")
-    assert result.code == 0, result.describe()
-    assert_saved(out, data)
+    fetch_mirrored(url, other, tmp_path, data, "-t", "4")
     sample_at_zero = f"bytes=0-{SAMPLE_BYTES - 1}"  # a random sample may start there
     asked = [r.range or "" for r in server.requests]
     from_zero = [r for r in asked if r.startswith("bytes=0-") and r != sample_at_zero]

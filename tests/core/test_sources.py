@@ -95,15 +95,20 @@ def test_no_probation_when_the_mirror_is_the_only_live_server() -> None:
     assert all(s.assigned(w) is mirror for w in range(4))
 
 
-def test_a_far_slower_server_is_retired_and_its_workers_move() -> None:
-    clock, said = FakeClock(), []
-    s = sources(2, clock, said)
-    fast, slow = s.all
-    for _ in range(20):
+def feed(s: SourceSet, clock: FakeClock, fast: Source, slow: Source, ticks: int = 20) -> None:
+    """A tenth of a second per tick, ``slow`` at 1/16 of ``fast``'s speed per connection."""
+    for _ in range(ticks):
         clock.now += 0.1
         s.received(fast, 1_000_000)
         s.received(slow, int(1_000_000 / (SLOW_FACTOR * 2)))
         s.sample({0: 1, 1: 1})
+
+
+def test_a_far_slower_server_is_retired_and_its_workers_move() -> None:
+    clock, said = FakeClock(), []
+    s = sources(2, clock, said)
+    fast, slow = s.all
+    feed(s, clock, fast, slow)
     assert not slow.live and fast.live
     assert any("far slower" in line and "mirror http://h1/f" in line for line in said)
     s.rebalance(8)
@@ -119,11 +124,7 @@ def drop(s: SourceSet, source: Source, clock: FakeClock) -> bool:
 
 def bench_the_slow_one(s: SourceSet, clock: FakeClock) -> tuple[Source, Source]:
     fast, slow = s.all[1], s.all[0]
-    for _ in range(20):
-        clock.now += 0.1
-        s.received(fast, 1_000_000)
-        s.received(slow, int(1_000_000 / (SLOW_FACTOR * 2)))
-        s.sample({0: 1, 1: 1})
+    feed(s, clock, fast, slow)
     assert not slow.live and slow.benched
     return fast, slow
 
@@ -179,11 +180,7 @@ def test_a_server_brought_back_is_never_benched_again() -> None:
     drop(s, fast, clock)
     drop(s, fast, clock)
     s.completed(fast)
-    for _ in range(30):
-        clock.now += 0.1
-        s.received(fast, 1_000_000)
-        s.received(slow, int(1_000_000 / (SLOW_FACTOR * 2)))
-        s.sample({0: 1, 1: 1})
+    feed(s, clock, fast, slow, ticks=30)
     assert slow.live
     assert sum("far slower" in line for line in said) == 1, said
     s.rebalance(8)
@@ -206,11 +203,7 @@ def test_a_server_failing_since_its_last_request_benches_no_one() -> None:
     s = sources(2, clock, [])
     url, dropping = s.all
     s.strike(dropping, RetriableError("dropped"))
-    for _ in range(20):
-        clock.now += 0.1
-        s.received(dropping, 1_000_000)
-        s.received(url, int(1_000_000 / (SLOW_FACTOR * 2)))
-        s.sample({0: 1, 1: 1})
+    feed(s, clock, dropping, url)
     assert url.live
 
 
