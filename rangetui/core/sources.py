@@ -41,6 +41,9 @@ RATE_SECONDS = 3.0
 """Time constant of the per-connection speed: recent seconds count most."""
 STRIKES = 3
 """Failures in a row (no request completed in between) that retire a server."""
+FORGIVING_BYTES = 256 * 1024
+"""A request at least this long that arrives whole forgives a server's failures (the
+smallest request a connection makes, save a range's tail)."""
 STRIKE_SPACING = 0.5
 """Seconds: retriable failures closer together are one strike. All of a server's
 connections reset at once (a network blip) is one event, not three failures."""
@@ -168,9 +171,12 @@ class SourceSet:
             if source.first_byte is None and nbytes:
                 source.first_byte = self._clock()
 
-    def completed(self, source: Source) -> None:
-        """A whole request arrived: the server's failures in a row are forgiven."""
-        source.strikes = 0
+    def completed(self, source: Source, nbytes: int) -> None:
+        """A whole request arrived: the server's failures in a row are forgiven, unless
+        it was short. A server that drops every answer past a few hundred KB (a proxy's
+        limit) still completes a tail's short requests; they prove nothing."""
+        if nbytes >= FORGIVING_BYTES:
+            source.strikes = 0
 
     def strike(self, source: Source, error: DownloadError) -> bool:
         """A request to ``source`` failed. True: the other servers go on (it was retired,
@@ -317,6 +323,7 @@ def _estimate(source: Source) -> float | None:
 
 
 __all__ = [
+    "FORGIVING_BYTES",
     "PROBATION_WID",
     "SLOW_FACTOR",
     "STRIKES",

@@ -192,7 +192,7 @@ class Worker(threading.Thread):
                     stream.close()
                 self.pace.request_done(new_pos - pos)
                 if new_pos == until:
-                    s.sources.completed(self.source)
+                    s.sources.completed(self.source, until - pos)
                 pos = new_pos
                 self._leave_if_straggling(claim.segment)
             s.bmap.release(claim.segment)

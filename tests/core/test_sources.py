@@ -13,6 +13,7 @@ from rangetui.core.errors import Refused, RetriableError
 from rangetui.core.jobs import JobList
 from rangetui.core.mirrors import SAMPLE_BYTES, agreeing_sources, mirror_http, sample_ranges
 from rangetui.core.sources import (
+    FORGIVING_BYTES,
     PROBATION_WID,
     SLOW_FACTOR,
     STRIKE_SPACING,
@@ -179,7 +180,7 @@ def test_a_server_brought_back_is_never_benched_again() -> None:
     fast, slow = bench_the_slow_one(s, clock)
     drop(s, fast, clock)
     drop(s, fast, clock)
-    s.completed(fast)
+    s.completed(fast, MIB)
     feed(s, clock, fast, slow, ticks=30)
     assert slow.live
     assert sum("far slower" in line for line in said) == 1, said
@@ -193,7 +194,7 @@ def test_a_completed_request_between_failures_brings_no_one_back() -> None:
     fast, slow = bench_the_slow_one(s, clock)
     for _ in range(4):
         assert not drop(s, fast, clock)
-        s.completed(fast)
+        s.completed(fast, MIB)
     assert not slow.live
 
 
@@ -225,8 +226,20 @@ def test_a_completed_request_forgives_strikes() -> None:
     mirror = s.all[1]
     for _ in range(STRIKES * 2):
         s.strike(mirror, RetriableError("dropped"))
-        s.completed(mirror)
+        s.completed(mirror, MIB)
     assert mirror.live
+
+
+def test_short_requests_that_arrive_whole_forgive_nothing() -> None:
+    """A mirror that drops every answer past 200 KB completes only a tail's short
+    requests: it is still retired after three failures."""
+    clock = FakeClock()
+    s = sources(2, clock, [])
+    mirror = s.all[1]
+    for _ in range(STRIKES):
+        drop(s, mirror, clock)
+        s.completed(mirror, FORGIVING_BYTES - 1)
+    assert not mirror.live
 
 
 def test_a_mirror_found_after_the_end_is_not_added_or_said() -> None:
