@@ -240,8 +240,73 @@ def to_json(results: Sequence[WorkloadResult], meta: dict[str, str]) -> str:
     return json.dumps({"meta": meta, "workloads": workloads}, indent=1)
 
 
+@dataclass(frozen=True)
+class CheckBar:
+    """One target in the chart: its label, value / limit, and the text beside it."""
+
+    label: str
+    ratio: float
+    passed: bool | None
+    text: str
+
+    @staticmethod
+    def of(workload: str, check: Check, value: float, passed: bool | None) -> CheckBar:
+        ref = f" / {check.reference}" if check.reference else ""
+        return CheckBar(
+            f"{workload}: {check.metric} {check.subject}{ref}",
+            value / check.limit,
+            passed,
+            f" {value:.2f}{check.unit} (target ≤ {check.limit:g}{check.unit})",
+        )
+
+
 def chart(results: Sequence[WorkloadResult], path: Path, title: str) -> str:
     """Two panels: MB/s of every row, and each target as value / limit. '' or why not."""
+    rows = [
+        (f"{r.workload.name}: {lab}", st.mbps or 0.0)
+        for r in results
+        for lab, st in r.stats.items()
+    ]
+    checks = [
+        CheckBar.of(r.workload.name, v.check, v.value, v.passed)
+        for r in results
+        for v in r.verdicts()
+        if v.value is not None
+    ]
+    return draw_chart(rows, checks, path, title)
+
+
+def chart_from_json(results_json: Path, path: Path) -> str:
+    """The chart of a run already written (``latest.json``), without running it again.
+    '' or why not, in one line."""
+    try:
+        data = json.loads(results_json.read_text(encoding="utf-8"))
+        meta = data["meta"]
+        rows = [
+            (f"{w['name']}: {label}", case["mbps"] or 0.0)
+            for w in data["workloads"]
+            for label, case in w["cases"].items()
+        ]
+        checks = [
+            CheckBar.of(
+                w["name"],
+                Check(c["subject"], c["metric"], c["limit"], c["reference"]),
+                c["value"],
+                c["passed"],
+            )
+            for w in data["workloads"]
+            for c in w["checks"]
+            if c["value"] is not None
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"cannot read {results_json} as a run's results: {type(e).__name__}: {e}"
+    title = f"rangetui bench, {meta['date']}, {meta['nproc']} CPUs"
+    return draw_chart(rows, checks, path, title)
+
+
+def draw_chart(
+    rows: Sequence[tuple[str, float]], checks: Sequence[CheckBar], path: Path, title: str
+) -> str:
     try:
         import matplotlib
 
@@ -249,12 +314,6 @@ def chart(results: Sequence[WorkloadResult], path: Path, title: str) -> str:
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed (pip install matplotlib)"
-    rows = [
-        (f"{r.workload.name}: {lab}", st.mbps or 0.0)
-        for r in results
-        for lab, st in r.stats.items()
-    ]
-    checks = [(r.workload.name, v) for r in results for v in r.verdicts() if v.value is not None]
     height = 1.5 + 0.28 * (len(rows) + len(checks))
     fig, (ax1, ax2) = plt.subplots(
         2,
@@ -267,19 +326,13 @@ def chart(results: Sequence[WorkloadResult], path: Path, title: str) -> str:
     ax1.set_title(title, fontsize=10)
     for i, (_, x) in enumerate(rows[::-1]):
         ax1.text(x, i, f" {x:.0f}", va="center", fontsize=7)
-    names, values, colours, texts = [], [], [], []
-    for wl, v in checks[::-1]:
-        c = v.check
-        ref = f" / {c.reference}" if c.reference else ""
-        names.append(f"{wl}: {c.metric} {c.subject}{ref}")
-        values.append(v.value / c.limit if v.value is not None else 0.0)
-        colours.append("#54a24b" if v.passed else "#e45756")
-        texts.append(f" {v.value:.2f}{c.unit} (target ≤ {c.limit:g}{c.unit})")
-    ax2.barh(names, values, color=colours)
+    bars = list(checks)[::-1]
+    colours = ["#54a24b" if b.passed else "#e45756" for b in bars]
+    ax2.barh([b.label for b in bars], [b.ratio for b in bars], color=colours)
     ax2.axvline(1.0, color="black", linestyle="--", linewidth=1)
     ax2.set_xlabel("value / target (≤ 1 meets the target; green pass, red miss)")
-    for i, (x, t) in enumerate(zip(values, texts, strict=True)):
-        ax2.text(x, i, t, va="center", fontsize=7)
+    for i, b in enumerate(bars):
+        ax2.text(b.ratio, i, b.text, va="center", fontsize=7)
     for ax in (ax1, ax2):
         ax.tick_params(axis="y", labelsize=7)
         ax.margins(x=0.35)

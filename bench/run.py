@@ -24,7 +24,16 @@ from cases import Case, Env
 from datafiles import DataFile, GiB, MiB, ensure
 from machine import byte_compile_rangetui, loadavg, machine_info, settle
 from measure import Sample, Spawner, SpawnerError, run_measured
-from report import Stats, WorkloadResult, chart, misses, runs_table, table, to_json
+from report import (
+    Stats,
+    WorkloadResult,
+    chart,
+    chart_from_json,
+    misses,
+    runs_table,
+    table,
+    to_json,
+)
 from server import Nginx, ServerError, nginx_version
 from tuirun import EXIT_FLAG, NOT_AVAILABLE, TuiCase, help_text
 from workloads import FILE_1G, NAMES, Features, Workload, build, unthrottled
@@ -52,6 +61,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--chart", type=Path, default=HERE / "results" / "chart.png", help="PNG (matplotlib)"
     )
     p.add_argument("--no-chart", action="store_true", help="do not draw the chart")
+    p.add_argument(
+        "--chart-from",
+        type=Path,
+        metavar="JSON",
+        help="only draw the chart of a run already written (latest.json), then exit",
+    )
     p.add_argument(
         "--workers",
         choices=("auto", "1", "2"),
@@ -291,6 +306,10 @@ def publish(plan: Plan, results: list[WorkloadResult]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.chart_from is not None:
+        why = chart_from_json(args.chart_from, args.chart)
+        say(f"chart skipped: {why}" if why else f"chart written to {args.chart}")
+        return 1 if why else 0
     signal.signal(signal.SIGTERM, _interrupt)
     problems = check_requirements()
     for p in problems:
