@@ -147,7 +147,10 @@ def test_apache_on_a_file_changed_this_second_still_serves_ranges(
         assert_saved(downloads / "fresh.bin", data)
         statuses = apache.statuses("/fresh.bin")
         assert 200 not in statuses, statuses
-        assert ratio(apache, "/fresh.bin", 64 * MiB) <= 1.05
+        # Whole-file answers would be 8x. Not 1.05 as for a quick 16 MiB: on a loaded box
+        # this download lasts long enough for a connection to be raced or replaced, and
+        # what Apache had written into the closed socket counts as served (1.16x seen).
+        assert ratio(apache, "/fresh.bin", 64 * MiB) <= 1.5
 
 
 @pytest.fixture
