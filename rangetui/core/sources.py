@@ -200,7 +200,7 @@ class SourceSet:
         for s in back:
             self.say(f"{s.name}: back in use, as {source.name} keeps failing")
         if not again:
-            why = f"{error}" if not isinstance(error, RetriableError) else f"{STRIKES} failures"
+            why = f"{STRIKES} failures" if retriable else f"{error}"
             self.retire(source, f"{why}; fetching from the others")
         return True
 
