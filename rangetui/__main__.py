@@ -1,5 +1,5 @@
 """`python -m rangetui` behaves exactly like the `rangetui` console script."""
 
-from rangetui.cli import main
+from rangetui.cli import run
 
-raise SystemExit(main())
+run()

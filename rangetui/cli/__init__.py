@@ -6,6 +6,9 @@ and work on machines where the terminal UI is never used.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,3 +32,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rangetui: interrupted", file=sys.stderr)
         return 130
+
+
+def run() -> None:
+    """The program (the console script, ``python -m rangetui``): ``get`` ends at once
+    once its work is saved and its output flushed, without tearing down every module
+    the interpreter loaded (60 ms, a fifth of a small file's download)."""
+    code = main()
+    if sys.argv[1:2] == ["get"]:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    raise SystemExit(code)

@@ -188,6 +188,7 @@ class _Follower:
         while self.waiting:
             if interrupt.cancel.is_set():
                 return self._interrupted(interrupt)
+            self.engine.ended.clear()  # before the snapshot: an end after it wakes the wait
             snap = self.engine.snapshot()
             self._events(snap)
             for job in snap.jobs:
@@ -197,7 +198,7 @@ class _Follower:
             active = [j for j in snap.jobs if j.status in ACTIVE]
             if len(active) > 1 or (active and active[0].status is Phase.DOWNLOADING):
                 self.printer.progress(progress_line(active))
-            time.sleep(POLL_SECONDS)
+            self.engine.ended.wait(POLL_SECONDS)
         return self.worst
 
     def _interrupted(self, interrupt: _Interrupt) -> int:

@@ -84,6 +84,7 @@ class Engine(CommandMethods):
         )
         self._commands: queue.SimpleQueue[Command | _Append] = queue.SimpleQueue()
         self._wake = threading.Event()
+        self.ended = threading.Event()  # a job's outcome is recorded: wake a waiting front end
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._retry_after_reap: set[str] = set()
@@ -315,6 +316,7 @@ class Engine(CommandMethods):
             if ended.last.blocks is not None:
                 self._ledger.keep_map(job.id, ended.last.blocks)
             self._ledger.replace(self._outcome(job.with_progress(ended.last), ended.result))
+            self.ended.set()
 
     def _outcome(self, job: Job, result: Result) -> Job:
         if isinstance(result, Path):

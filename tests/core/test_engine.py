@@ -44,6 +44,19 @@ def test_add_runs_to_done(engine: Engine, server: FaultServer, downloads: Path) 
     assert snap.fraction == 1.0 and snap.blocks is not None and snap.blocks.completed == len(data)
 
 
+def test_the_ended_event_is_set_only_once_an_outcome_is_recorded(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    """What `get` waits on between two looks at the queue: once set, the snapshot
+    already shows the job's outcome."""
+    engine.ended.clear()
+    job = engine.add(server.add("/e.bin", payload(MiB), rate=MiB), downloads)
+    assert not engine.ended.wait(0.3), "set while the job still runs"
+    assert engine.ended.wait(20), "never set"
+    snap = engine.snapshot().find(job)
+    assert snap is not None and snap.status is Phase.DONE
+
+
 def test_bad_url_rejected_at_once(engine: Engine, downloads: Path) -> None:
     with pytest.raises(FatalError, match="not an http"):
         engine.add("ftp://example.invalid/x", downloads)
