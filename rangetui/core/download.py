@@ -133,11 +133,13 @@ class Download:
         self.limiter.set_rate(rate)
 
     def interrupt(self) -> None:
-        """After setting the cancel event: wake a single-connection read blocked on a
-        silent server (parallel workers are woken by the download's own loop)."""
-        single = self._single
+        """After setting the cancel event: wake a read blocked on a silent server (the
+        download's own loop wakes parallel workers, but a worker run inline holds it)."""
+        single, pool = self._single, self._pool
         if single is not None:
             single.abort()
+        if pool is not None:
+            pool.interrupt()
 
     def event(self, message: str) -> None:
         self._message = message

@@ -67,6 +67,12 @@ class WorkerPool:
             idle=budget.idle if budget is not None else None,
         )
         self.shared.spare.extend(spare)
+        self._inline = (
+            bmap.size <= bmap.block_size and len(sources.all) == 1 and not options.lowest_speed
+        )
+        """One block from one server never has a second connection: its one worker runs
+        in the caller's thread (a thread per small file is most of its cost in a long
+        list), ticking from its reads; a --lowest-speed-limit needs the loop's ticks."""
         self._workers: dict[int, Worker] = {}
         self._parts = 0
         """The connection count the map was last cut for."""
@@ -87,6 +93,8 @@ class WorkerPool:
         and call ``on_tick`` with the bytes done. A worker that ends wakes the loop at
         once, so a failure or a free slot is seen without waiting for the tick."""
         s = self.shared
+        if self._inline and not s.bmap.is_complete:
+            self._fetch_inline(cancel, on_tick)
         while not s.bmap.is_complete:
             if cancel.is_set():
                 raise Cancelled("interrupted")
@@ -98,14 +106,32 @@ class WorkerPool:
             s.wake.wait(TICK_SECONDS)
             s.wake.clear()
 
-    def stop(self) -> None:
-        """Prompt stop: signal, wake blocked reads by shutting their sockets, then wait."""
+    def _fetch_inline(self, cancel: threading.Event, on_tick: Callable[[int], None]) -> None:
+        """Worker 0 in this thread; what it leaves undone (an error, a stop) is left to
+        the loop, as a thread's would be. :meth:`interrupt` stops it."""
+        s = self.shared
+        source = s.sources.assigned(0)
+        if cancel.is_set() or not self._take(0, host_key(source.remote.url)):
+            return
+        s.on_read = lambda: on_tick(s.bmap.completed)
+        try:
+            Worker(s, 0, source).run()
+        finally:
+            s.on_read = None
+            self._release(0)
+
+    def interrupt(self) -> None:
+        """Any thread: signal the workers and wake their blocked reads."""
         s = self.shared
         s.stop.set()
         for slot in list(s.slots.values()):
             stream = slot.stream
             if stream is not None:
                 stream.abort()
+
+    def stop(self) -> None:
+        """Prompt stop: signal, wake blocked reads by shutting their sockets, then wait."""
+        self.interrupt()
         deadline = time.monotonic() + STOP_SECONDS
         for worker in self._workers.values():
             worker.join(max(0.0, deadline - time.monotonic()))

@@ -77,6 +77,8 @@ class WorkerShared:
     zero_copy: bool = True
     idle: IdleConnections | None = None
     """Connections other downloads left open: taken before opening one, given back."""
+    on_read: Callable[[], None] | None = None
+    """Called after each read when no supervising loop ticks (a worker run inline)."""
 
     def fail(self, error: DownloadError) -> None:
         if not self.stop.is_set():
@@ -280,6 +282,8 @@ class Worker(threading.Thread):
             pos += n
             slot.pos, slot.end = pos, limit
             slot.received += n
+            if s.on_read is not None:
+                s.on_read()
             now = time.monotonic()
             if now >= next_check:
                 # A slow first request can outlast the whole download: do not wait for
