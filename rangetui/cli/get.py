@@ -51,6 +51,7 @@ STOP_SIGNALS = {
 }
 """Each signal that stops `get`, and how its last line says so."""
 POLL_SECONDS = 0.05
+ENDS_GAP = 0.01
 STOP_GRACE_SECONDS = 5.0
 
 
@@ -198,7 +199,8 @@ class _Follower:
             active = [j for j in snap.jobs if j.status in ACTIVE]
             if len(active) > 1 or (active and active[0].status is Phase.DOWNLOADING):
                 self.printer.progress(progress_line(active))
-            self.engine.ended.wait(POLL_SECONDS)
+            if self.engine.ended.wait(POLL_SECONDS) and len(self.waiting) > 1:
+                time.sleep(ENDS_GAP)  # with -j, ends come in bursts: one look for several
         return self.worst
 
     def _interrupted(self, interrupt: _Interrupt) -> int:
