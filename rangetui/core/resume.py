@@ -9,6 +9,7 @@ bytes, but never leaves a map that claims them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -186,9 +187,10 @@ class SavedProgress:
             ) from None
 
 
+@functools.cache
 def boot_id() -> str | None:
     """The kernel's id of this boot: a light map of another boot claims unsynced bytes
-    that a reboot may have lost."""
+    that a reboot may have lost. Read once: no process outlives its boot."""
     try:
         return BOOT_ID.read_text(encoding="ascii").strip() or None
     except OSError:
