@@ -25,8 +25,11 @@ REQUEST_SECONDS = 1.0
 take over the tail at a request boundary; long enough that a round trip costs little."""
 RECONNECT_SECONDS = 3.0
 """At most one reconnect per connection this often: a new route needs time to show."""
-STRAGGLER_SECONDS = 2.0
-"""A connection younger than this has not been measured long enough to be judged."""
+STRAGGLER_SECONDS = 1.0
+"""A connection younger than this has not been measured long enough to be judged. A
+second holds one of nginx's per-request bursts and the wait for the next, so a route
+ten times slower shows as one; its peers' rates and STRAGGLER_FACTOR keep a server slow
+for everyone (connections served in turns) from looking like one."""
 STRAGGLER_FACTOR = 4.0
 """A straggler is this many times slower than its typical peer."""
 TAIL_SECONDS = 2.0
@@ -121,11 +124,14 @@ class ConnectionTuner:
 
     @staticmethod
     def next_request_bytes(nbytes: int, seconds: float, current: int) -> int:
-        """About REQUEST_SECONDS at the rate the last request achieved, within bounds;
-        a request that measured nothing leaves the size as it was."""
+        """About REQUEST_SECONDS at the rate the last request achieved, within bounds,
+        and at most twice the last size: a body that was already buffered (the probe's)
+        or came in one burst measured no rate worth a leap to the largest request, which
+        a server that throttles each request after a burst (nginx's limit_rate) serves
+        slowest. A request that measured nothing leaves the size as it was."""
         if nbytes <= 0 or seconds <= 0:
             return current
-        wanted = int(nbytes / seconds * REQUEST_SECONDS)
+        wanted = min(int(nbytes / seconds * REQUEST_SECONDS), 2 * max(current, nbytes))
         return max(MIN_REQUEST_BYTES, min(MAX_REQUEST_BYTES, wanted))
 
     # -- stragglers -------------------------------------------------------------------
@@ -161,7 +167,7 @@ class ConnectionPace:
         self.request_bytes = FIRST_REQUEST_BYTES
         self._started = tuner.clock()
         # The first verdict is possible after STRAGGLER_SECONDS: let it act then, not a
-        # full spacing later (a slow route found at the start then costs 2 s, not 3).
+        # full spacing later (a slow route found at the start then costs 1 s, not 3).
         self._reconnected = self._started - RECONNECT_SECONDS + STRAGGLER_SECONDS
 
     def request_started(self) -> None:

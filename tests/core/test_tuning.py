@@ -51,6 +51,17 @@ def test_request_sizes_stay_within_bounds(nbytes: int, seconds: float, expected:
     assert ConnectionTuner.next_request_bytes(nbytes, seconds, FIRST_REQUEST_BYTES) == expected
 
 
+def test_a_burst_at_most_doubles_the_request() -> None:
+    """The probe's megabyte, already buffered, "measured" a gigabyte a second: the next
+    request is twice the first size, not the largest (nginx throttles each request after
+    its first second's burst, so a long request there is the slowest kind)."""
+    assert ConnectionTuner.next_request_bytes(MiB, 0.001, FIRST_REQUEST_BYTES) == 2 * (
+        FIRST_REQUEST_BYTES
+    )
+    assert ConnectionTuner.next_request_bytes(8 * MiB, 0.01, 8 * MiB) == MAX_REQUEST_BYTES
+    assert ConnectionTuner.next_request_bytes(MiB, 0.01, MIN_REQUEST_BYTES) == 2 * MiB
+
+
 @pytest.mark.parametrize(("nbytes", "seconds"), [(0, 1.0), (MiB, 0.0), (-1, 1.0)])
 def test_a_request_that_measured_nothing_keeps_the_size(nbytes: int, seconds: float) -> None:
     assert ConnectionTuner.next_request_bytes(nbytes, seconds, 5 * MiB) == 5 * MiB
