@@ -111,6 +111,29 @@ def test_output_relative_to_dir(server: FaultServer, downloads: Path, tmp_path: 
     assert not (tmp_path / "renamed.dat").exists()
 
 
+def test_a_missing_dir_is_made_with_its_parents(server: FaultServer, downloads: Path) -> None:
+    """As aria2c -d and wget -P do: a list into a new directory is not 200 errors."""
+    urls = [server.add(f"/m{i}.bin", payload(100_000, seed=40 + i)) for i in range(3)]
+    where = downloads / "new" / "deeper"
+    result = run_get(*urls, "-d", where, "-j", "2")
+    assert result.code == 0, result.describe()
+    for i in range(3):
+        assert_saved(where / f"m{i}.bin", payload(100_000, seed=40 + i))
+
+
+def test_a_dir_that_cannot_be_made_is_one_error_before_any_request(
+    server: FaultServer, downloads: Path
+) -> None:
+    urls = [server.add(f"/n{i}.bin", payload(1000, seed=i)) for i in range(3)]
+    (downloads / "plain").write_bytes(b"a file, not a directory")
+    result = run_get(*urls, "-d", downloads / "plain" / "sub")
+    assert result.code != 0, result.describe()
+    assert result.lines == [
+        f"rangetui: error: cannot create the directory {downloads}/plain/sub: Not a directory"
+    ], result.describe()
+    assert server.requests == [], "nothing is asked for before the directory exists"
+
+
 def test_output_relative_to_cwd_without_dir(
     server: FaultServer, downloads: Path, tmp_path: Path
 ) -> None:
