@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rangetui.core.checksum import verify
 from rangetui.core.errors import FatalError
-from rangetui.core.store import CorruptState, Store, atomic_write_json, read_json
+from rangetui.core.store import CorruptState, Store, atomic_write_json, path_key, read_json
 from rangetui.core.types import Options, Remote
 
 FINISHED_DIR = "finished"
@@ -72,7 +72,7 @@ class FinishedFiles:
         self.dir = store.root / FINISHED_DIR
 
     def path_for(self, target: Path) -> Path:
-        return self.dir / f"{hashlib.sha256(str(target).encode()).hexdigest()[:32]}.json"
+        return self.dir / f"{path_key(str(target))}.json"
 
     def remember(self, url: str, remote: Remote, target: Path) -> None:
         """Best effort: without the record, a rerun only costs a download, never a file."""

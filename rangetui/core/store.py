@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -104,6 +105,13 @@ def _make_dirs(directory: Path) -> None:
         pass
     except OSError as e:
         raise StateUnusable(f"cannot create the state dir {directory}: {e.strerror or e}") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def path_key(target: str) -> str:
+    """The file name of a target's state (its map, its finished record): a download
+    asks for it about ten times, so it is hashed once."""
+    return hashlib.sha256(target.encode()).hexdigest()[:32]
 
 
 def atomic_write_json(path: Path, data: Any, durable: bool = True) -> None:
@@ -263,8 +271,7 @@ class Store:
         return self.root / "maps"
 
     def map_path(self, target: Path) -> Path:
-        key = hashlib.sha256(str(target).encode()).hexdigest()[:32]
-        return self.maps_dir / f"{key}.json"
+        return self.maps_dir / f"{path_key(str(target))}.json"
 
     def light_path(self, target: Path) -> Path:
         return self.map_path(target).with_suffix(".light.json")
