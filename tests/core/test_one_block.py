@@ -9,10 +9,7 @@ running far past the generous wait below.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from rangetui.core.engine import Engine
 from rangetui.core.resume import boot_id
@@ -24,14 +21,6 @@ from tests.faultserver import FaultServer
 
 KiB = 1024
 ONE_BLOCK = Options(connections=8, block_size=1024 * KiB, buffer_size=16 * KiB)
-
-
-@pytest.fixture
-def engine(state_dir: Path) -> Iterator[Engine]:
-    eng = Engine(Store(state_dir), max_jobs=2)
-    eng.start()
-    yield eng
-    eng.shutdown()
 
 
 def _connection_threads() -> set[int]:
