@@ -236,12 +236,6 @@ def test_existing_simple_name_gets_suffix_one(server: FaultServer, downloads: Pa
     assert_saved(downloads / "report (1).pdf", data)
 
 
-def test_dir_that_does_not_exist_fails_cleanly(server: FaultServer, tmp_path: Path) -> None:
-    url = server.add("/z.bin", payload(1000))
-    result = run_get(url, "-d", tmp_path / "no" / "such" / "dir")
-    assert_clean_failure(result)
-
-
 # --------------------------------------------------------------------------- #
 # Several URLs, -i FILE
 # --------------------------------------------------------------------------- #
