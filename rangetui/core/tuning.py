@@ -128,8 +128,12 @@ class ConnectionTuner:
         and at most twice the last size: a body that was already buffered (the probe's)
         or came in one burst measured no rate worth a leap to the largest request, which
         a server that throttles each request after a burst (nginx's limit_rate) serves
-        slowest. A request that measured nothing leaves the size as it was."""
+        slowest. A request that measured nothing leaves the size as it was, and so does
+        one shorter than the smallest request that came quickly (a resume's one-byte
+        probe: its rate is no rate)."""
         if nbytes <= 0 or seconds <= 0:
+            return current
+        if nbytes < MIN_REQUEST_BYTES and seconds < REQUEST_SECONDS:
             return current
         wanted = min(int(nbytes / seconds * REQUEST_SECONDS), 2 * max(current, nbytes))
         return max(MIN_REQUEST_BYTES, min(MAX_REQUEST_BYTES, wanted))

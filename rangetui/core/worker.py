@@ -129,9 +129,6 @@ class Worker(threading.Thread):
         self._vouched = source.sampled if wid >= PROBATION_WID else None
         """A probation worker claims on its mirror's samples' speed until measured."""
         self._cut_short = False
-        self._from_probe = False
-        """The response being read is the probe's, asked for before this worker existed:
-        how fast it came (already buffered, or one byte) says nothing of the next."""
         self._fd = os.dup(shared.fd)
         """Its own descriptor, made before it starts: a worker that outlives its pool's
         stop (stuck in the kernel) never writes to a number the download closed and the
@@ -195,8 +192,7 @@ class Worker(threading.Thread):
                 finally:
                     self.slot.stream = None
                     stream.close()
-                if not self._from_probe:
-                    self.pace.request_done(new_pos - pos)
+                self.pace.request_done(new_pos - pos)
                 if new_pos == until:
                     s.sources.completed(self.source, until - pos)
                 pos = new_pos
@@ -218,7 +214,6 @@ class Worker(threading.Thread):
         """The next response of this segment and where it ends: the probe's body when
         this connection made the probe and it starts here, else a new ranged GET."""
         opened = self.conn.take_opened(pos)
-        self._from_probe = opened is not None
         if opened is not None:
             self.shared.ranges_worked = True
             return opened[0], min(limit, opened[1])

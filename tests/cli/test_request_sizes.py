@@ -1,10 +1,6 @@
-"""How big each ranged GET is: the probe's own answer never sizes the next request.
-
-The probe asks for the first block before any worker exists, and its body is often in
-the socket's buffer by the time a worker reads it (or is one byte, on a resume): the
-rate of that read is no rate at all. Before, the first worker's next request leapt to
-the largest size, which a server that throttles each request after a burst (nginx's
-limit_rate) serves slowest.
+"""How big each ranged GET is after the probe: the probe's answer, already buffered when
+a worker reads it, may at most double the next request (a burst is not a speed), and a
+resume's one-byte probe does not shrink it.
 """
 
 from __future__ import annotations
@@ -27,9 +23,7 @@ def _ranges(server: FaultServer, route: str) -> list[tuple[int, int]]:
     return found
 
 
-def test_the_request_after_the_probe_is_the_first_size(
-    server: FaultServer, downloads: Path
-) -> None:
+def test_the_request_after_the_probe_at_most_doubles(server: FaultServer, downloads: Path) -> None:
     data = payload(24 * MiB, seed=51)
     url = server.add("/sized.bin", data)
     result = run_get(url, "-d", downloads, "-t", "1", "--fixed")
@@ -37,4 +31,20 @@ def test_the_request_after_the_probe_is_the_first_size(
     assert_saved(downloads / "sized.bin", data)
     ranges = _ranges(server, "/sized.bin")
     assert ranges[0] == (0, MiB), "the probe asks for the first block"
-    assert ranges[1] == (MiB, MiB + FIRST_REQUEST_BYTES), ranges
+    assert ranges[1] == (MiB, MiB + 2 * FIRST_REQUEST_BYTES), ranges
+
+
+def test_a_rerun_of_a_finished_small_file_asks_twice_not_four_times(
+    server: FaultServer, downloads: Path
+) -> None:
+    """A rerun into a cleaned directory finds the finished record, so it probes with one
+    byte; the rest of the file is then one request of the first size."""
+    data = payload(MiB, seed=52)
+    url = server.add("/again.bin", data)
+    assert run_get(url, "-d", downloads).code == 0
+    (downloads / "again.bin").unlink()
+    server.reset_counters()
+    result = run_get(url, "-d", downloads)
+    assert result.code == 0, result.describe()
+    assert_saved(downloads / "again.bin", data)
+    assert _ranges(server, "/again.bin") == [(0, 1), (1, MiB)]

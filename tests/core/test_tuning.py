@@ -62,6 +62,18 @@ def test_a_burst_at_most_doubles_the_request() -> None:
     assert ConnectionTuner.next_request_bytes(MiB, 0.01, MIN_REQUEST_BYTES) == 2 * MiB
 
 
+def test_a_short_quick_answer_keeps_the_size() -> None:
+    """A resume's probe asks for one byte: read in no time, it is no rate, and the next
+    request stays the first size rather than the smallest (a 1 MiB file resumed took
+    four GETs)."""
+    assert ConnectionTuner.next_request_bytes(1, 0.0005, FIRST_REQUEST_BYTES) == (
+        FIRST_REQUEST_BYTES
+    )
+    assert ConnectionTuner.next_request_bytes(1024, 1.0, FIRST_REQUEST_BYTES) == (
+        MIN_REQUEST_BYTES
+    ), "a crawl still shrinks it"
+
+
 @pytest.mark.parametrize(("nbytes", "seconds"), [(0, 1.0), (MiB, 0.0), (-1, 1.0)])
 def test_a_request_that_measured_nothing_keeps_the_size(nbytes: int, seconds: float) -> None:
     assert ConnectionTuner.next_request_bytes(nbytes, seconds, 5 * MiB) == 5 * MiB
