@@ -5,22 +5,18 @@ resume's one-byte probe does not shrink it.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from rangetui.core.tuning import FIRST_REQUEST_BYTES
-from tests.cli_helpers import MiB, assert_saved, run_get
+from tests.cli_helpers import MiB, assert_saved, range_gets, run_get
 from tests.conftest import payload
 from tests.faultserver import FaultServer
 
 
 def _ranges(server: FaultServer, route: str) -> list[tuple[int, int]]:
-    found = []
-    for r in list(server.requests):
-        m = re.fullmatch(r"bytes=(\d+)-(\d+)", r.range or "")
-        if r.method == "GET" and r.route == route and m:
-            found.append((int(m[1]), int(m[2]) + 1))
-    return found
+    """Each GET's ``[start, end)``, in order (from the project's ``range_gets``)."""
+    pairs = (header.removeprefix("bytes=").split("-") for header in range_gets(server, route))
+    return [(int(a), int(b) + 1) for a, b in pairs]
 
 
 def test_the_request_after_the_probe_at_most_doubles(server: FaultServer, downloads: Path) -> None:
