@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from rangetui.core.ledger import LOGGER
-from rangetui.core.store import ensure_private_dir
+from rangetui.core.privatedir import ensure_private_dir
 
 LOG_NAME = "rangetui.log"
 MAX_BYTES = 1024 * 1024

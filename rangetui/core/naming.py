@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -286,7 +287,19 @@ def _exists_or_in_progress(path: Path) -> bool:
 
 
 def is_inside(directory: Path, path: Path) -> bool:
-    """Final guard before writing: resolving defeats ``..`` and symlinks missed upstream."""
+    """Final guard before writing: resolving defeats ``..`` and symlinks missed upstream.
+
+    A plain name right in ``directory`` that is no link is inside whatever the directory
+    resolves to; only then is resolving both (a stat per level, twice) skipped.
+    """
+    if path.parent == directory and path.name not in ("", ".", ".."):
+        try:
+            if not stat.S_ISLNK(os.lstat(path).st_mode):
+                return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            pass  # resolve says, or refuses
     try:
         return path.resolve().is_relative_to(directory.resolve())
     except (OSError, RuntimeError, ValueError):

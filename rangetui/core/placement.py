@@ -101,9 +101,11 @@ def place(
     def taken(path: Path) -> bool:
         if path in exclude:
             return True
-        if _resumable_here(store, path, url):
+        if os.path.lexists(path):
+            return True
+        if not os.path.lexists(str(path) + PART_SUFFIX):
             return False
-        return os.path.lexists(path) or os.path.lexists(str(path) + PART_SUFFIX)
+        return _saved(store, path, url) is None  # a .part of ours (a rerun) is not taken
 
     target = unique_path(directory, name, taken)
     if not is_inside(directory, target):
@@ -117,13 +119,6 @@ def _saved(store: Store, path: Path, url: str) -> ResumeState | None:
     except CorruptState:
         return None
     return state if state is not None and state.is_of(url) else None
-
-
-def _resumable_here(store: Store, path: Path, url: str) -> bool:
-    """True when ``path`` has saved progress for this URL (a rerun after a stop)."""
-    if os.path.lexists(path) or not os.path.lexists(str(path) + PART_SUFFIX):
-        return False
-    return _saved(store, path, url) is not None
 
 
 def _ours_changed(store: Store, path: Path, url: str) -> bool:

@@ -150,7 +150,8 @@ class SavedProgress:
             self._on_event(f"{reason}; starting over")
         elif part_size:
             self._on_event("found a partial file with no saved progress; starting over")
-        self._store.drop_map(self._target)
+        if saved is not None:  # none read: none to drop (a light map of another boot is
+            self._store.drop_map(self._target)  # never trusted, and goes when this ends)
         return BlockMap(size, block_size)
 
     def _sampled(

@@ -10,7 +10,8 @@ from pathlib import Path
 from rangetui.core.errors import FatalError
 from rangetui.core.naming import PART_SUFFIX
 from rangetui.core.partfile import PartFile, why_not_ours
-from rangetui.core.store import StateUnsafe, StateUnusable, Store
+from rangetui.core.privatedir import StateUnsafe, StateUnusable
+from rangetui.core.store import Store
 
 LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 

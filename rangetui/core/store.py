@@ -19,17 +19,21 @@ import functools
 import hashlib
 import json
 import os
-import stat
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import platformdirs
 
-from rangetui.core.diskio import fsync_dir
-from rangetui.core.errors import FatalError
+from rangetui.core.privatedir import (
+    StateUnsafe,
+    StateUnusable,
+    atomic_write_text,
+    check_private,
+    ensure_private_dir,
+)
 from rangetui.core.setaside import expire_set_aside, set_aside
 from rangetui.core.types import Remote
 from rangetui.core.urls import redact
@@ -37,14 +41,6 @@ from rangetui.core.urls import redact
 SCHEMA = 2
 """2: a job and a saved map remember the file's mirrors (``mirrors``, a list of URLs)."""
 STATE_ENV = "RANGETUI_STATE_DIR"
-
-
-class StateUnusable(FatalError):
-    """The state dir cannot be read (not a directory, no permission)."""
-
-
-class StateUnsafe(StateUnusable):
-    """The state dir, or a file in it, is not ours alone: never read or write through it."""
 
 
 class CorruptState(Exception):
@@ -64,49 +60,6 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def check_private(path: Path, what: str = "state dir", kind: str = "directory") -> None:
-    """Refuse (StateUnsafe) a ``path`` another user owns or may write, or a link where a
-    ``kind`` ("directory" or "socket") should be; an absent path is fine. The one check
-    for the state dir and everything in it, the engine's socket included."""
-    try:
-        info = os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    except OSError as e:
-        raise StateUnusable(f"cannot use the {what} {path}: {e.strerror or e}") from None
-    is_kind = stat.S_ISDIR if kind == "directory" else stat.S_ISSOCK
-    problem = None
-    if info.st_uid != os.geteuid():
-        problem = f"it belongs to uid {info.st_uid}"
-    elif stat.S_ISLNK(info.st_mode):
-        problem = "it is a symbolic link"
-    elif not is_kind(info.st_mode):
-        problem = f"it is not a {kind}"
-    elif kind == "directory" and info.st_mode & 0o022:
-        problem = "other users may write to it"
-    if problem:
-        raise StateUnsafe(f"refusing to use the {what} {path}: {problem}")
-
-
-def ensure_private_dir(directory: Path) -> None:
-    """Make what is missing owner-only (0700, parents too: state may hold URLs with
-    tokens), then refuse the directory unless it is ours alone."""
-    _make_dirs(directory)
-    check_private(directory)
-
-
-def _make_dirs(directory: Path) -> None:
-    if os.path.lexists(directory):
-        return
-    _make_dirs(directory.parent)
-    try:
-        directory.mkdir(mode=0o700)
-    except FileExistsError:
-        pass
-    except OSError as e:
-        raise StateUnusable(f"cannot create the state dir {directory}: {e.strerror or e}") from None
-
-
 @functools.lru_cache(maxsize=1024)
 def path_key(target: str) -> str:
     """The file name of a target's state (its map, its finished record): a download
@@ -122,24 +75,6 @@ def atomic_write_json(path: Path, data: Any, durable: bool = True) -> None:
     """
     envelope = {"schema": SCHEMA, "sha256": _digest(data), "data": data}
     atomic_write_text(path, json.dumps(envelope, separators=(",", ":")), durable)
-
-
-def atomic_write_text(path: Path, text: str, durable: bool = False) -> None:
-    ensure_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if durable:
-        fsync_dir(path.parent)
 
 
 def migrate(schema: int, data: Any) -> Any:
@@ -187,12 +122,17 @@ def read_json(path: Path) -> Any | None:
 
 
 def _read_private(path: Path) -> bytes:
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
-    with os.fdopen(os.open(path, flags), "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        info = os.fstat(fd)
+        if not S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
             raise StateUnsafe(f"refusing to read {path}: it is not a file of yours")
-        return f.read()
+        chunks = [os.read(fd, info.st_size + 1)]
+        while chunks[-1]:  # it grew since the fstat: read on to the end
+            chunks.append(os.read(fd, 1 << 16))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from rangetui.core.store import ensure_private_dir
+from rangetui.core.privatedir import ensure_private_dir
 from rangetui.daemon.protocol import LOG_NAME
 from rangetui.daemon.server import run_engine
 

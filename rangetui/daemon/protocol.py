@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rangetui.core import store
+from rangetui.core import privatedir
 from rangetui.core.api import EngineUnavailable
 
 PROTOCOL_VERSION = 1
@@ -62,13 +62,13 @@ def short_path(path: Path) -> Iterator[str]:
 def check_private(root: Path) -> None:
     """Refuse a state dir or socket that another user owns or may write: whoever can
     plant a socket there could answer as our engine and be handed our URLs and tokens.
-    The check itself is the state dir's (core.store), so there is one of it."""
+    The check itself is the state dir's (core.privatedir), so there is one of it."""
     try:
-        store.check_private(root, "state dir")
-        store.check_private(socket_path(root), "engine socket", kind="socket")
-    except store.StateUnsafe as e:
+        privatedir.check_private(root, "state dir")
+        privatedir.check_private(socket_path(root), "engine socket", kind="socket")
+    except privatedir.StateUnsafe as e:
         raise EngineUnsafe(str(e)) from None
-    except store.StateUnusable as e:
+    except privatedir.StateUnusable as e:
         raise EngineError(str(e)) from None
 
 

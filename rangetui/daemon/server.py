@@ -22,9 +22,10 @@ from rangetui.core.api import command_from_json
 from rangetui.core.budget import DEFAULT_PER_HOST
 from rangetui.core.engine import Engine
 from rangetui.core.errors import DownloadError
+from rangetui.core.privatedir import atomic_write_text
 from rangetui.core.snapshots import CodecError, EngineSnapshot, snapshot_to_json
 from rangetui.core.statelock import EngineLocked
-from rangetui.core.store import Store, atomic_write_text
+from rangetui.core.store import Store
 from rangetui.daemon.protocol import (
     MAX_LINE,
     PID_NAME,

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rangetui.core.store import ensure_private_dir
+from rangetui.core.privatedir import ensure_private_dir
 from rangetui.daemon.client import RemoteEngine
 from rangetui.daemon.protocol import LOG_NAME, EngineError, EngineNotRunning, check_private
 

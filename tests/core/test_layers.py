@@ -24,6 +24,7 @@ LAYERS: list[list[str]] = [
     ["core.retry", "core.rates", "core.urls", "core.checksum", "core.lowspeed", "core.setaside"],
     ["core.types"],
     ["core.diskio", "core.http", "core.adaptive", "core.segments", "core.sizecap", "core.spread"],
+    ["core.privatedir"],
     ["core.store", "core.blockmap", "core.tuning", "core.budget", "core.partfile", "core.sources"],
     ["core.statelock", "core.jobs", "core.resume", "core.finished", "core.mirrors"],
     ["core.worker", "core.single", "core.placement", "core.opening"],
