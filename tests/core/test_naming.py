@@ -431,3 +431,13 @@ def test_unique_path_properties(name: str, scratch_dir: Path) -> None:
 def test_zero_width_and_bom_characters_are_removed() -> None:
     assert sanitize_filename("\ufeff.hidden") == "hidden"
     assert sanitize_filename("re\u200bport\u200d.pdf") == "report.pdf"
+
+
+def test_is_inside_refuses_a_link_right_in_the_dir_that_leads_out(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "out").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "d" / "in").symlink_to(tmp_path / "d" / "x")
+    assert not is_inside(tmp_path / "d", tmp_path / "d" / "out")
+    assert is_inside(tmp_path / "d", tmp_path / "d" / "in")
+    assert is_inside(tmp_path / "d", tmp_path / "d" / "absent")
+    assert not is_inside(tmp_path / "d", tmp_path / "d" / "..")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 from pathlib import Path
 
@@ -112,3 +113,21 @@ def test_only_set_aside_files_past_their_time_are_removed(tmp_path: Path) -> Non
         "queue.json.corrupt-29991231-000000",
         "queue.json.corrupt-garbage",
     ]
+
+
+def test_a_state_dir_removed_while_running_is_made_again(tmp_path: Path) -> None:
+    """Dirs are checked once per process; one that went away is made (and checked) anew."""
+    store = Store(tmp_path / "s")
+    state = ResumeState(str(tmp_path / "f"), "http://h/f", REMOTE, 10, [(0, 30)])
+    store.save_map(state)
+    shutil.rmtree(tmp_path / "s")
+    store.save_map(state)
+    assert store.load_map(tmp_path / "f") == state
+    assert stat.S_IMODE((tmp_path / "s" / "maps").stat().st_mode) == 0o700
+
+
+def test_a_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    for n in range(3):
+        atomic_write_json(tmp_path / "x.json", {"n": n})
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+    assert read_json(tmp_path / "x.json") == {"n": 2}
