@@ -19,7 +19,7 @@ from rangetui.cli.flags import (
     add_per_host_flag,
     options_from,
 )
-from rangetui.cli.inputfile import Entry, entries_or_exit
+from rangetui.cli.inputfile import Entry, entries_or_exit, make_directories
 from rangetui.cli.listing import job_json, table
 from rangetui.cli.settings import PER_RUN, add_config_flag, apply_settings, parse_args
 from rangetui.core.errors import DownloadError
@@ -47,7 +47,7 @@ def add_main(argv: Sequence[str]) -> int:
     add_config_flag(parser)
     args = parse_args(parser, argv)
     entries = entries_or_exit(parser, args)
-    problem = check_command_line([e.url for e in entries], args)
+    problem = check_command_line(entries, args)
     if problem:
         parser.error(problem)
     engine = attach(state_root())
@@ -86,20 +86,19 @@ def queued(engine: RemoteEngine, ids: list[str]) -> EngineSnapshot:
         time.sleep(0.01)
 
 
-def check_command_line(urls: list[str], args: argparse.Namespace) -> str | None:
-    """Refuse a bad command line before anything is queued, so nothing is half added."""
-    if not urls:
+def check_command_line(entries: list[Entry], args: argparse.Namespace) -> str | None:
+    """Refuse a bad command line before anything is queued, so nothing is half added;
+    then make the directories that are missing (as `get` does)."""
+    if not entries:
         return "give at least one URL (or -i FILE)"
-    if args.output is not None and len(urls) != 1:
+    if args.output is not None and len(entries) != 1:
         return "-o names one file; give exactly one URL, or use -d DIR"
-    if not args.dir.is_dir():
-        return f"no such directory: {args.dir}"
-    for url in urls:
+    for entry in entries:
         try:
-            check_url(url)
+            check_url(entry.url)
         except DownloadError as e:
             return str(e)
-    return None
+    return make_directories(entry.where(args)[0] for entry in entries)
 
 
 def ls_main(argv: Sequence[str]) -> int:

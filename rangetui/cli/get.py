@@ -28,7 +28,7 @@ from rangetui.cli.flags import (
     add_per_host_flag,
     options_from,
 )
-from rangetui.cli.inputfile import Entry, entries_or_exit
+from rangetui.cli.inputfile import Entry, entries_or_exit, make_directories
 from rangetui.cli.progress import ProgressPrinter, progress_line
 from rangetui.cli.settings import add_config_flag, parse_args
 from rangetui.core.engine import Engine
@@ -91,23 +91,12 @@ def get_main(argv: Sequence[str]) -> int:
         print("rangetui: warning: --insecure: TLS certificates are not verified", file=sys.stderr)
     options = options_from(args)
     jobs = [job_of(entry, args, options) for entry in entries]
-    unmade = _make_directories(jobs)
+    unmade = make_directories(job.directory for job in jobs)
     if unmade:
         print(f"rangetui: error: {terminal_safe(unmade)}", file=sys.stderr)
         return EXIT_FAILED
     limits = (args.max_jobs, args.max_per_host)
     return run_get(jobs, options, quiet=args.quiet, limits=limits, verbose=args.verbose)
-
-
-def _make_directories(jobs: list[GetJob]) -> str | None:
-    """-d DIR (and an -i line's dir) made when missing, parents too, as aria2c and
-    wget -P do: one sentence if it cannot be, before any request, not one per URL."""
-    for directory in dict.fromkeys(job.directory.expanduser() for job in jobs):
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            return f"cannot create the directory {directory}: {e.strerror or e}"
-    return None
 
 
 def job_of(entry: Entry, args: argparse.Namespace, options: Options) -> GetJob:

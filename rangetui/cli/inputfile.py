@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -105,3 +106,14 @@ def entries_or_exit(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             except DownloadError as e:
                 parser.error(f"mirror of {redact(entry.url)}: {e}")
     return entries
+
+
+def make_directories(directories: Iterable[Path]) -> str | None:
+    """-d DIR (and an -i line's dir) made when missing, parents too, as aria2c and
+    wget -P do: one sentence if it cannot be, before any request, not one per URL."""
+    for directory in dict.fromkeys(d.expanduser() for d in directories):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            return f"cannot create the directory {directory}: {e.strerror or e}"
+    return None

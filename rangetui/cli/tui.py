@@ -87,7 +87,7 @@ def tui_main(argv: Sequence[str]) -> int:
     add_config_flag(parser)
     args = parse_args(parser, argv)
     entries = entries_or_exit(parser, args)
-    problem = check_command_line([e.url for e in entries], args) if entries else None
+    problem = check_command_line(entries, args) if entries else None
     if problem:
         say(f"error: {problem}")
         return EXIT_USAGE

@@ -60,6 +60,24 @@ def test_add_queues_in_a_new_engine_and_ls_follows_it_to_done(
     assert "one.bin" in table.stdout and "done" in table.stdout
 
 
+def test_add_into_a_missing_dir_makes_it_and_a_bad_one_is_one_error(
+    server: FaultServer, downloads: Path, state_dir: Path
+) -> None:
+    """As `get -d` (and aria2c -d): a new directory is made, parents too; one that
+    cannot be is refused before anything is queued."""
+    data = payload(200_000, seed=7)
+    url = server.add("/made.bin", data)
+    where = downloads / "new" / "deeper"
+    (job_id,) = add(url, "-d", where)
+    wait_status(state_dir, job_id, "done")
+    assert_saved(where / "made.bin", data)
+    (downloads / "plain").write_bytes(b"a file, not a directory")
+    refused = rangetui("add", url, "-d", downloads / "plain" / "sub")
+    assert refused.code != 0, refused.describe()
+    assert "cannot create the directory" in refused.stderr, refused.describe()
+    assert len(ls(state_dir)) == 1, "nothing more was queued"
+
+
 def test_ls_json_has_the_contract_fields_and_never_a_password(
     server: FaultServer, downloads: Path, state_dir: Path
 ) -> None:
