@@ -245,8 +245,9 @@ class Download:
         self, placement: Placement, remote: Remote, fd: int, cancel: threading.Event
     ) -> None:
         """Parallel when the server allows it. When the server's answers change, probe
-        again: the same file goes on from where it is, another one starts over."""
-        self._phase = Phase.DOWNLOADING
+        again: the same file goes on from where it is, another one starts over. The phase
+        says DOWNLOADING once the workers or the one stream exist: what the front ends
+        say of a stopped download (resumable or not) is read from them."""
         restarts = refreshes = 0
         saved = SavedProgress(self.store, self.url, placement.target, fd, self.event)
         while True:
@@ -303,6 +304,7 @@ class Download:
             budget=self.budget,
             prepaid=prepaid,
         )
+        self._phase = Phase.DOWNLOADING
         try:
             with pool:  # however it ends, the workers are stopped before anything else
                 pool.supervise(cancel, lambda done: self._tick(saved, done))
@@ -339,6 +341,7 @@ class Download:
             remote, self.options, self._sample_speed, self._retrying, self.limiter, first
         )
         self._single = single
+        self._phase = Phase.DOWNLOADING
         single.run(fd, cancel)
 
 

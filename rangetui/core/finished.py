@@ -20,8 +20,6 @@ from rangetui.core.errors import FatalError
 from rangetui.core.store import CorruptState, Store, atomic_write_json, path_key, read_json
 from rangetui.core.types import Options, Remote
 
-FINISHED_DIR = "finished"
-
 
 def url_key(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8", "surrogateescape")).hexdigest()
@@ -69,7 +67,7 @@ class Finished:
 
 class FinishedFiles:
     def __init__(self, store: Store) -> None:
-        self.dir = store.root / FINISHED_DIR
+        self.dir = store.finished_dir
 
     def path_for(self, target: Path) -> Path:
         return self.dir / f"{path_key(str(target))}.json"

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import stat
+import time
 from pathlib import Path
 
 from rangetui.core.diskio import fsync_dir
@@ -105,6 +107,38 @@ _checked_dirs: set[Path] = set()
 a directory of ours that only we may write, so one check is enough."""
 
 
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)-\d+\.tmp$")
+STALE_TEMP_SECONDS = 86400
+
+
+def remove_orphan_temps(directory: Path, now: float | None = None) -> list[Path]:
+    """Temp files whose writer died between creating and renaming them (a kill -9
+    mid-write): those of a process that is gone, and any a day old (a reused pid)."""
+    limit = (time.time() if now is None else now) - STALE_TEMP_SECONDS
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+                continue
+            match = _TEMP_NAME.match(entry.name)
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                if (match and not _alive(int(match.group(1)))) or info.st_mtime < limit:
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's: not ours to judge
+    return True
+
+
 def _create_temp(path: Path) -> tuple[int, Path]:
     for _ in range(100):
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_temp_serial)}.tmp")
@@ -127,4 +161,5 @@ __all__ = [
     "atomic_write_text",
     "check_private",
     "ensure_private_dir",
+    "remove_orphan_temps",
 ]

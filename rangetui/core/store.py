@@ -33,6 +33,7 @@ from rangetui.core.privatedir import (
     atomic_write_text,
     check_private,
     ensure_private_dir,
+    remove_orphan_temps,
 )
 from rangetui.core.setaside import expire_set_aside, set_aside
 from rangetui.core.types import Remote
@@ -205,10 +206,17 @@ class Store:
         check_private(self.maps_dir)
         for directory in (self.root, self.maps_dir):
             expire_set_aside(directory)
+        for directory in (self.root, self.maps_dir, self.finished_dir):
+            remove_orphan_temps(directory)
 
     @property
     def maps_dir(self) -> Path:
         return self.root / "maps"
+
+    @property
+    def finished_dir(self) -> Path:
+        """Records of the files finished here (core.finished)."""
+        return self.root / "finished"
 
     def map_path(self, target: Path) -> Path:
         return self.maps_dir / f"{path_key(str(target))}.json"

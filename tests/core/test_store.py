@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -131,3 +134,29 @@ def test_a_write_leaves_no_temporary_file(tmp_path: Path) -> None:
         atomic_write_json(tmp_path / "x.json", {"n": n})
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
     assert read_json(tmp_path / "x.json") == {"n": 2}
+
+
+def test_temp_files_of_a_writer_that_died_are_removed_at_the_next_start(tmp_path: Path) -> None:
+    """A kill -9 between creating a state file's temp and renaming it left the temp for
+    good; its name says whose it was, so the next start removes those of dead writers."""
+    store = Store(tmp_path / "s")
+    store.check()
+    dead_pid = _ended_pid()
+    maps = store.maps_dir
+    dead = maps / f".abc.json.{dead_pid}-3.tmp"
+    live = maps / f".abc.json.{os.getpid()}-4.tmp"
+    old = store.finished_dir / ".def.json.x1y2z3ab.tmp"
+    maps.mkdir(mode=0o700)
+    store.finished_dir.mkdir(mode=0o700)
+    for path in (dead, live, old):
+        path.write_text("{")
+    os.utime(old, (time.time() - 2 * 86400,) * 2)
+    store.check()
+    assert not dead.exists() and not old.exists()
+    assert live.exists(), "a running writer's temp is left alone"
+
+
+def _ended_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid

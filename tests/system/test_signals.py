@@ -92,6 +92,37 @@ def test_an_interrupted_download_without_ranges_says_it_starts_over(
     assert "whole.bin: no Range support, so it starts over" in result.lines[-1], result.describe()
 
 
+def test_an_interrupt_before_the_ranges_start_never_says_no_range_support(
+    server: FaultServer, downloads: Path
+) -> None:
+    """A resumed download, stopped while the saved bytes were still being compared with
+    the server's (no strong ETag: a sample is read before any worker starts), was listed
+    as "no Range support, so it starts over": it resumes like any other."""
+    data = payload(SIZE, seed=42)
+    url = server.add("/ranged.bin", data, etag=None, rate=MiB)
+    args = (url, "-o", downloads / "ranged.bin", "-t", "2")
+    first = start_get("-q", *args)
+    try:
+        wait_for(lambda: server.bytes_sent("/ranged.bin") >= 2 * MiB, 20, "2 MiB")
+        time.sleep(1.2)  # a checkpoint
+    finally:
+        first.send_signal(signal.SIGINT)
+    assert finish(first, 10).code == 130
+    resource = server.resource("/ranged.bin")
+    resource.rate, resource.stall_after = None, 1  # the 1-byte probe passes, a sample stalls
+    server.reset_counters()
+    proc = start_get("-q", *args)
+    try:
+        wait_for(lambda: server.get_count("/ranged.bin") >= 2, 20, "the probe and a sample")
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGINT)
+    result = finish(proc, 20)
+    assert result.code == 130, result.describe()
+    assert "no Range support" not in result.stderr, result.describe()
+    assert "resume with the same command" in result.lines[-1], result.describe()
+
+
 def test_sighup_with_stderr_gone_still_saves_and_exits_129(
     server: FaultServer, downloads: Path
 ) -> None:
