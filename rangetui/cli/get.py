@@ -178,6 +178,8 @@ class _Follower:
         self.waiting: set[str] = set()
         self.worst = EXIT_OK
         self.seen = 0
+        self.first_open = 0
+        """Every job before this index has ended and been reported."""
 
     def add(self, job: GetJob, options: Options) -> None:
         try:
@@ -190,22 +192,42 @@ class _Follower:
             self.worst = max(self.worst, EXIT_FAILED)
 
     def follow(self, interrupt: _Interrupt) -> int:
+        whole = True
         while self.waiting:
             if interrupt.cancel.is_set():
                 return self._interrupted(interrupt)
             self.engine.ended.clear()  # before the snapshot: an end after it wakes the wait
             snap = self.engine.snapshot()
             self._events(snap)
-            for job in snap.jobs:
-                if job.id in self.waiting and job.status in (Phase.DONE, Phase.FAILED):
-                    self.waiting.discard(job.id)
-                    self.worst = max(self.worst, self._report(job))
-            active = [j for j in snap.jobs if j.status in ACTIVE]
+            active = self._look(snap.jobs, whole)
             if len(active) > 1 or (active and active[0].status is Phase.DOWNLOADING):
                 self.printer.progress(progress_line(active))
-            if self.engine.ended.wait(POLL_SECONDS) and len(self.waiting) > 1:
+            whole = not self.engine.ended.wait(POLL_SECONDS)
+            if not whole and len(self.waiting) > 1:
                 time.sleep(ENDS_GAP)  # with -j, ends come in bursts: one look for several
         return self.worst
+
+    def _look(self, jobs: tuple[JobSnapshot, ...], whole: bool) -> list[JobSnapshot]:
+        """Report the jobs that ended; the active ones. The engine starts jobs in queue
+        order, so after an end only the jobs from the first one still going to the first
+        one never started can have changed: a list of thousands costs those few. A look
+        at them all comes whenever a wait passes with no end."""
+        active: list[JobSnapshot] = []
+        index = 0 if whole else self.first_open
+        while index < len(jobs):
+            job = jobs[index]
+            if job.status is Phase.QUEUED and job.started is None and not whole:
+                break
+            if job.status in (Phase.DONE, Phase.FAILED):
+                if job.id in self.waiting:
+                    self.waiting.discard(job.id)
+                    self.worst = max(self.worst, self._report(job))
+                if index == self.first_open:
+                    self.first_open += 1
+            elif job.status in ACTIVE:
+                active.append(job)
+            index += 1
+        return active
 
     def _interrupted(self, interrupt: _Interrupt) -> int:
         before = self.engine.snapshot()

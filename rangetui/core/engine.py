@@ -297,13 +297,11 @@ class Engine(CommandMethods):
             self._ledger.note(job_id, said, "queue")
 
     def _start_queued(self) -> None:
-        for job in self._ledger.jobs():
-            if len(self._launcher) >= self.max_jobs:
-                return
-            if job.status is Phase.QUEUED and job.id not in self._launcher:
-                self._launcher.launch(job)
-                started = job.with_changes(status=Phase.PROBING, error=None, started=time.time())
-                self._ledger.replace(started)
+        free = self.max_jobs - len(self._launcher)
+        for job in self._ledger.queued(free, self._launcher) if free > 0 else ():
+            self._launcher.launch(job)
+            started = job.with_changes(status=Phase.PROBING, error=None, started=time.time())
+            self._ledger.replace(started)
 
     def _reap(self, final: bool = False) -> None:
         """Record the outcome of downloads whose thread has ended."""

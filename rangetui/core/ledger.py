@@ -11,8 +11,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Container
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rangetui.core.blockmap import BlockMap
 from rangetui.core.intervals import MapSnapshot
@@ -42,10 +43,14 @@ class Ledger:
         self._seq = 0
         self._version = 0
         self._cached: EngineSnapshot | None = None
-        self._still: dict[str, tuple[Job, JobSnapshot]] = {}
-        """The last snapshot of each job that is not running, by the record it was built
-        from: records are immutable, so the same record gives the same snapshot. A queue
-        of 200 files then costs the running ones per tick, not all 200."""
+        self._snaps: list[JobSnapshot | None] = []
+        """Each job's last snapshot, in queue order: None while its record is newer. A
+        snapshot rebuilds only those, the running ones and the detailed ones, so a queue
+        of thousands of URLs (get -i) costs the jobs that changed, not all of them."""
+        self._stale: set[str] = set()
+        """The jobs whose entry in ``_snaps`` is None."""
+        self._first_queued = 0
+        """No job before this index is queued: the scheduler looks from here."""
         self._lock = threading.Lock()
         self.dirty = False
 
@@ -70,6 +75,9 @@ class Ledger:
         with self._lock:
             self._jobs = list(jobs)
             self._reindex()
+            self._snaps = [None] * len(self._jobs)
+            self._stale = set(self._where)
+            self._first_queued = 0
             self._changed()
 
     def expect(self, job: Job) -> None:
@@ -83,14 +91,16 @@ class Ledger:
                 self._pending.remove(job)
             self._where[job.id] = len(self._jobs)
             self._jobs.append(job)
-            self._changed()
+            self._snaps.append(None)
+            self._record_changed(job, len(self._jobs) - 1)
 
     def replace(self, job: Job) -> None:
         with self._lock:
             index = self._where.get(job.id)
             if index is not None:
                 self._jobs[index] = job
-                self._changed()
+                self._snaps[index] = None
+                self._record_changed(job, index)
 
     def move(self, job_id: str, offset: int) -> bool:
         """Move a job ``offset`` places in the queue (clamped to its ends)."""
@@ -102,14 +112,20 @@ class Ledger:
             if to == index:
                 return False
             self._jobs.insert(to, self._jobs.pop(index))
+            self._snaps.insert(to, self._snaps.pop(index))
             self._reindex()
+            self._first_queued = 0
             self._changed()
             return True
 
     def remove(self, job: Job) -> None:
         with self._lock:
-            self._jobs = [j for j in self._jobs if j.id != job.id]
+            index = self._where.get(job.id)
+            if index is not None:
+                del self._jobs[index], self._snaps[index]
+            self._stale.discard(job.id)
             self._reindex()
+            self._first_queued = 0
             self._maps.pop(job.id, None)
             self._changed()
 
@@ -145,6 +161,28 @@ class Ledger:
         with self._lock:
             self._maps[job_id] = blocks
             self._version += 1
+
+    def _record_changed(self, job: Job, index: int) -> None:
+        """Lock held: ``job`` at ``index`` is a new record."""
+        self._stale.add(job.id)
+        if job.status is Phase.QUEUED:
+            self._first_queued = min(self._first_queued, index)
+        self._changed()
+
+    def queued(self, count: int, running: Container[str]) -> list[Job]:
+        """The first ``count`` queued jobs not ``running``, in queue order."""
+        found: list[Job] = []
+        with self._lock:
+            jobs, index = self._jobs, self._first_queued
+            while index < len(jobs) and jobs[index].status is not Phase.QUEUED:
+                index += 1  # done, failed or running: none before them is queued either
+            self._first_queued = index
+            while index < len(jobs) and len(found) < count:
+                job = jobs[index]
+                if job.status is Phase.QUEUED and job.id not in running:
+                    found.append(job)
+                index += 1
+        return found
 
     def _changed(self) -> None:
         """Lock held: the next snapshot is new and the queue needs saving."""
@@ -191,27 +229,31 @@ class Ledger:
             same = (self._version, detail, max_jobs, limit_rate)
             if cached is not None and not running and _key(cached) == same:
                 return cached
-            jobs = tuple(self._jobs)
+            snaps = list(self._snaps)
+            redo = {
+                job_id: (index, self._jobs[index])
+                for job_id in (*self._stale, *running, *detail)
+                if (index := self._where.get(job_id)) is not None
+            }
             maps = {job_id: self._maps.get(job_id) for job_id in detail}
             log = tuple(self._log)
             version = self._version
-        snaps = []
-        still: dict[str, tuple[Job, JobSnapshot]] = {}
-        for job in jobs:
-            download = running.get(job.id)
-            wanted = job.id in detail
-            if download is None and not wanted:
-                kept = self._still.get(job.id)
-                made = kept[1] if kept and kept[0] is job else job_snapshot(job, None, None, False)
-                still[job.id] = (job, made)
-                snaps.append(made)
-                continue
+        kept: list[tuple[int, Job, JobSnapshot]] = []
+        for job_id, (index, job) in redo.items():
+            download = running.get(job_id)
+            wanted = job_id in detail
             live = download.snapshot(blocks=wanted) if download is not None else None
-            snaps.append(job_snapshot(job, live, maps.get(job.id), wanted))
-        snap = EngineSnapshot(tuple(snaps), log, max_jobs, limit_rate, version, detail)
+            made = snaps[index] = job_snapshot(job, live, maps.get(job_id), wanted)
+            if download is None and not wanted:
+                kept.append((index, job, made))
+        jobs = cast(tuple[JobSnapshot, ...], tuple(snaps))  # every None was in ``_stale``
+        snap = EngineSnapshot(jobs, log, max_jobs, limit_rate, version, detail)
         with self._lock:
             self._cached = snap
-            self._still = still
+            for index, job, made in kept:  # for the next snapshot, unless it changed since
+                if index < len(self._jobs) and self._jobs[index] is job:
+                    self._snaps[index] = made
+                    self._stale.discard(job.id)
         return snap
 
 

@@ -1013,3 +1013,21 @@ def test_a_presigned_name_that_only_a_get_carries_names_the_file(
     result = run_get(server.url("/small.bin") + query, "-d", downloads)
     assert result.code == 0, result.describe()
     assert_saved(downloads / "report final.pdf", data)
+
+
+def test_files_that_end_before_an_earlier_one_are_reported_as_they_end(
+    server: FaultServer, downloads: Path
+) -> None:
+    """get follows a long list by looking past the jobs that ended; one still running
+    at the front must not hide those behind it that ended, nor a failure."""
+    slow = server.add("/slow.bin", payload(MiB, seed=1), rate=MiB // 2)
+    fast = [server.add(f"/fast{i}.bin", payload(50_000, seed=2 + i)) for i in range(4)]
+    missing = server.url("/missing.bin")
+    result = run_get(slow, *fast[:2], missing, *fast[2:], "-d", downloads, "-j", "3")
+    assert result.code == 1, result.describe()
+    ended = [x for x in result.lines if x.startswith(("rangetui: saved", "rangetui: error"))]
+    assert len(ended) == 6, result.describe()
+    assert "slow.bin" in ended[-1], "the slow file, first in the list, ends last"
+    assert any("missing.bin" in line and "404" in line for line in ended), result.describe()
+    for i in range(4):
+        assert_saved(downloads / f"fast{i}.bin", payload(50_000, seed=2 + i))
