@@ -33,6 +33,7 @@ from rangetui.core.errors import Cancelled, failure_message
 from rangetui.core.jobs import Job, JobList
 from rangetui.core.launcher import Launcher, Result
 from rangetui.core.ledger import Ledger
+from rangetui.core.queuesaver import QueueSaver
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.snapshots import EngineSnapshot
 from rangetui.core.statelock import EngineLocked, StateLock, delete_partial
@@ -42,7 +43,6 @@ from rangetui.core.units import format_size
 from rangetui.core.urls import check_url, redact
 
 SCHEDULER_TICK = 0.1
-SAVE_SECONDS = 1.0
 MAX_CONNECTIONS = 64
 
 __all__ = ["ACTIVE", "Engine", "EngineLocked"]
@@ -68,10 +68,10 @@ class Engine(CommandMethods):
         self.store = store or Store()
         self.max_jobs = max(1, max_jobs)
         self.budget = HostBudget(max_per_host)
-        self._save_failed: str | None = None
         self._joblist = joblist or JobList(self.store)
         self._state_lock = StateLock(self.store.root) if self._joblist.persistent else None
         self._ledger = Ledger()
+        self._saver = QueueSaver(self._joblist, self._ledger)
         self.limit_rate: int | None = None
         """The speed limit all downloads share (bytes/s), besides each job's own."""
         self._shared_limit = RateLimiter(None)
@@ -114,7 +114,7 @@ class Engine(CommandMethods):
         self._launcher.stop_all(timeout)
         self._reap(final=True)
         self.budget.idle.close()
-        self._save()
+        self._saver.save(self._launcher.downloads())
         if self._state_lock is not None:
             self._state_lock.release()
 
@@ -182,26 +182,25 @@ class Engine(CommandMethods):
         self._wake.set()
 
     def _loop(self) -> None:
-        last_save = time.monotonic()
         while not self._stop.is_set():
             self._wake.clear()
-            self._apply_commands()
+            asked = self._apply_commands()
             self._reap()
             self._start_queued()
-            now = time.monotonic()
-            due = self._ledger.dirty or (self._launcher and now - last_save >= SAVE_SECONDS)
-            if due and self._joblist.persistent:  # get's queue is never saved
-                self._save()
-                last_save = now
+            if self._saver.due(asked, bool(self._launcher)):
+                self._saver.save(self._launcher.downloads())
             self._wake.wait(SCHEDULER_TICK)
 
-    def _apply_commands(self) -> None:
+    def _apply_commands(self) -> bool:
+        """Whether there was any."""
+        applied = False
         while True:
             try:
                 command = self._commands.get_nowait()
             except queue.Empty:
-                return
+                return applied
             self._apply(command)
+            applied = True
 
     def _apply(self, command: Command | _Append) -> None:
         match command:
@@ -333,16 +332,3 @@ class Engine(CommandMethods):
             self._ledger.note(job.id, "retrying", "queue")
             return job.with_changes(status=Phase.QUEUED, error=None)
         return job.with_changes(status=Phase.FAILED, error=message, finished=time.time())
-
-    def _save(self) -> None:
-        """A failure is said once, not on every retry (L9: a full disk flooded the log)."""
-        jobs = self._ledger.progress(self._launcher.downloads())
-        try:
-            self._joblist.save(jobs)
-            said, self._save_failed = self._save_failed, None
-            if said:
-                self._ledger.note("", "the queue is saved again", "queue")
-        except OSError as e:
-            said, self._save_failed = self._save_failed, f"cannot save the queue: {e.strerror or e}"
-            if said != self._save_failed:
-                self._ledger.note("", self._save_failed, "queue")

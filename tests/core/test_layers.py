@@ -32,7 +32,7 @@ LAYERS: list[list[str]] = [
     ["core.download"],
     ["core.snapshots", "core.launcher"],
     ["core.ledger"],
-    ["core.api"],
+    ["core.api", "core.queuesaver"],
     ["core.engine"],
     ["config", "logfile"],
     [

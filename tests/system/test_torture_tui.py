@@ -214,6 +214,9 @@ def test_kill_9_the_tui_at_random_moments_then_it_resumes_from_its_queue(
     assert_saved(torture.out, data)
     names = sorted(p.name for p in downloads.iterdir())
     assert names == [NAME], f"expected exactly one output file, found {names}"
+    deadline = time.monotonic() + 5  # the engine outlives the TUI: it saves ends each second
+    while the_one_job(state_dir, url)["status"] != "done" and time.monotonic() < deadline:
+        time.sleep(POLL)
     job = the_one_job(state_dir, url)
     assert job["status"] == "done", job
     assert job["target"] == str(torture.out), job

@@ -1,0 +1,58 @@
+"""When the queue is written: a user's command at once, the downloads' changes at most
+once a second (a save per ended file made a long list's cost grow with its square)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rangetui.core.jobs import Job, JobList, MemoryJobList
+from rangetui.core.ledger import Ledger
+from rangetui.core.queuesaver import SAVE_SECONDS, QueueSaver
+from rangetui.core.store import Store
+from rangetui.core.types import Options, Phase
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def saved_statuses(joblist: JobList) -> list[Phase]:
+    return [job.status for job in joblist.load()[0]]
+
+
+def test_ends_are_saved_at_most_once_a_second_and_commands_at_once(tmp_path: Path) -> None:
+    joblist, ledger, clock = JobList(Store(tmp_path)), Ledger(), Clock()
+    jobs = [Job.new(f"http://h/f{i}", tmp_path, None, Options()) for i in range(3)]
+    ledger.load(jobs)
+    saver = QueueSaver(joblist, ledger, clock)
+
+    ledger.replace(jobs[0].with_changes(status=Phase.DONE))  # a download ended
+    assert not saver.due(asked=False, running=True)
+    clock.now += SAVE_SECONDS / 2
+    ledger.replace(jobs[1].with_changes(status=Phase.DONE))
+    assert not saver.due(asked=False, running=True)
+    clock.now += SAVE_SECONDS / 2
+    assert saver.due(asked=False, running=True)
+    saver.save({})
+    assert saved_statuses(joblist) == [Phase.DONE, Phase.DONE, Phase.QUEUED]
+
+    ledger.replace(jobs[2].with_changes(status=Phase.PAUSED))  # a user's pause
+    assert saver.due(asked=True, running=False), "a command is saved at once"
+    saver.save({})
+    assert saved_statuses(joblist)[2] is Phase.PAUSED
+    assert not saver.due(asked=True, running=False), "nothing changed since"
+    clock.now += SAVE_SECONDS
+    assert not saver.due(asked=False, running=False), "nothing changed, nothing running"
+    assert saver.due(asked=False, running=True), "running downloads' progress, each second"
+
+
+def test_gets_queue_is_never_saved(tmp_path: Path) -> None:
+    ledger, clock = Ledger(), Clock()
+    ledger.load([Job.new("http://h/f", tmp_path, None, Options())])
+    saver = QueueSaver(MemoryJobList(Store(tmp_path)), ledger, clock)
+    clock.now += 10 * SAVE_SECONDS
+    assert not saver.due(asked=True, running=True)
