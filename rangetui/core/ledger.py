@@ -51,6 +51,8 @@ class Ledger:
         """The jobs whose entry in ``_snaps`` is None."""
         self._first_queued = 0
         """No job before this index is queued: the scheduler looks from here."""
+        self._same_file: dict[_FileKey, list[str]] = {}
+        """The jobs of each URL and place, for the twin check of every add."""
         self._lock = threading.Lock()
         self.dirty = False
 
@@ -70,6 +72,9 @@ class Ledger:
 
     def _reindex(self) -> None:
         self._where = {job.id: index for index, job in enumerate(self._jobs)}
+        self._same_file = {}
+        for job in self._jobs:
+            self._same_file.setdefault(_file_key(job), []).append(job.id)
 
     def load(self, jobs: list[Job]) -> None:
         with self._lock:
@@ -91,6 +96,7 @@ class Ledger:
                 self._pending.remove(job)
             self._where[job.id] = len(self._jobs)
             self._jobs.append(job)
+            self._same_file.setdefault(_file_key(job), []).append(job.id)
             self._snaps.append(None)
             self._record_changed(job, len(self._jobs) - 1)
 
@@ -133,11 +139,12 @@ class Ledger:
         """The same URL into the same place, not yet done (queued, running or pending).
         A download that has ended well but is not reaped yet is done: a front end has
         already shown it so."""
-        key = (job.url, job.directory, job.output)
+        key = _file_key(job)
         with self._lock:
-            others = [*self._jobs, *self._pending]
+            same = [self._jobs[self._where[i]] for i in self._same_file.get(key, ())]
+            others = [*same, *(p for p in self._pending if _file_key(p) == key)]
         for other in others:
-            if (other.url, other.directory, other.output) != key or other.status is Phase.DONE:
+            if other.status is Phase.DONE:
                 continue
             live = running.get(other.id)
             if live is None or live.snapshot(blocks=False).phase is not Phase.DONE:
@@ -255,6 +262,14 @@ class Ledger:
                     self._snaps[index] = made
                     self._stale.discard(job.id)
         return snap
+
+
+_FileKey = tuple[str, str, str | None]
+
+
+def _file_key(job: Job) -> _FileKey:
+    """Never changes in a job's life: a replaced record keeps its place in the index."""
+    return (job.url, job.directory, job.output)
 
 
 def _key(snap: EngineSnapshot) -> tuple[int, frozenset[str], int, int | None]:

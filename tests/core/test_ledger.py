@@ -31,7 +31,7 @@ def from_scratch(ledger: Ledger) -> list[Any]:
 
 operations = st.lists(
     st.tuples(
-        st.sampled_from(["append", "replace", "move", "remove", "snapshot", "queued"]),
+        st.sampled_from(["append", "replace", "move", "remove", "snapshot", "queued", "twin"]),
         st.integers(min_value=0, max_value=30),
         st.sampled_from(STATUSES),
         st.integers(min_value=-3, max_value=3),
@@ -49,7 +49,7 @@ def test_snapshots_and_the_queued_look_match_a_look_at_every_job(ops: list[Any])
         current = ledger.jobs()
         if op == "append":
             made += 1
-            ledger.append(Job.new(f"http://h/new{made}", Path("/d"), None, Options()))
+            ledger.append(Job.new(f"http://h/f{made % 7}", Path("/d"), None, Options()))
         elif op == "replace" and current:
             ledger.replace(current[n % len(current)].with_changes(status=status))
         elif op == "move" and current:
@@ -62,6 +62,10 @@ def test_snapshots_and_the_queued_look_match_a_look_at_every_job(ops: list[Any])
             running = {j.id for j in current[: n % 4]}
             expected = [j for j in current if j.status is Phase.QUEUED and j.id not in running]
             assert ledger.queued(2, running) == expected[:2]
+        elif op == "twin":
+            again = Job.new(f"http://h/f{n % 7}", Path("/d"), None, Options())
+            twins = [j for j in current if j.url == again.url and j.status is not Phase.DONE]
+            assert ledger.unfinished_twin(again, {}) == (twins[0] if twins else None)
     assert list(ledger.snapshot(frozenset(), {}, 1).jobs) == from_scratch(ledger)
 
 

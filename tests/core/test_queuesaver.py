@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rangetui.core.jobs import Job, JobList, MemoryJobList
 from rangetui.core.ledger import Ledger
-from rangetui.core.queuesaver import SAVE_SECONDS, QueueSaver
+from rangetui.core.queuesaver import COST_SHARE, SAVE_SECONDS, QueueSaver
 from rangetui.core.store import Store
 from rangetui.core.types import Options, Phase
 
@@ -56,3 +56,37 @@ def test_gets_queue_is_never_saved(tmp_path: Path) -> None:
     saver = QueueSaver(MemoryJobList(Store(tmp_path)), ledger, clock)
     clock.now += 10 * SAVE_SECONDS
     assert not saver.due(asked=True, running=True)
+
+
+class SlowJobList(JobList):
+    """The real queue file, with a save that takes 50 ms of the test's clock."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        super().__init__(store)
+        self.clock = clock
+        self.saves = 0
+
+    def save(self, jobs: list[Job]) -> None:
+        super().save(jobs)
+        self.saves += 1
+        self.clock.now += 0.05
+
+
+def test_saving_takes_at_most_a_tenth_of_the_time_and_no_command_is_forgotten(
+    tmp_path: Path,
+) -> None:
+    """An `add -i` of thousands is as many commands, each of which saved a queue of
+    thousands (4000 URLs took 36 s to add)."""
+    clock = Clock()
+    joblist, ledger = SlowJobList(Store(tmp_path), clock), Ledger()
+    saver = QueueSaver(joblist, ledger, clock)
+    for i in range(30):  # a command every 10 ms
+        ledger.append(Job.new(f"http://h/f{i}", tmp_path, None, Options()))
+        if saver.due(asked=True, running=False):
+            saver.save({})
+        clock.now += 0.01
+    assert joblist.saves <= 2 + 30 * 0.01 / (COST_SHARE * 0.05), joblist.saves
+    clock.now += COST_SHARE * 0.05
+    assert saver.due(asked=False, running=False), "the last commands are saved all the same"
+    saver.save({})
+    assert len(joblist.load()[0]) == 30
