@@ -18,6 +18,15 @@ from pathlib import Path
 from rangetui.core.diskio import fsync_dir
 from rangetui.core.errors import FatalError
 
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)-\d+\.tmp$")
+"""``.NAME.PID-SERIAL.tmp``: whose it was is in its name."""
+STALE_TEMP_SECONDS = 86400
+_temp_serial = itertools.count()
+_checked_dirs: set[Path] = set()
+"""State dirs found ours alone in this process: nobody else can replace what is inside
+a directory of ours that only we may write, so one check is enough."""
+
 
 class StateUnusable(FatalError):
     """The state dir cannot be read (not a directory, no permission)."""
@@ -98,17 +107,6 @@ def atomic_write_text(path: Path, text: str, durable: bool = False) -> None:
         raise
     if durable:
         fsync_dir(path.parent)
-
-
-_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_temp_serial = itertools.count()
-_checked_dirs: set[Path] = set()
-"""State dirs found ours alone in this process: nobody else can replace what is inside
-a directory of ours that only we may write, so one check is enough."""
-
-
-_TEMP_NAME = re.compile(r"^\..+\.(\d+)-\d+\.tmp$")
-STALE_TEMP_SECONDS = 86400
 
 
 def remove_orphan_temps(directory: Path, now: float | None = None) -> list[Path]:

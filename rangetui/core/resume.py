@@ -150,8 +150,10 @@ class SavedProgress:
             self._on_event(f"{reason}; starting over")
         elif part_size:
             self._on_event("found a partial file with no saved progress; starting over")
-        if saved is not None:  # none read: none to drop (a light map of another boot is
-            self._store.drop_map(self._target)  # never trusted, and goes when this ends)
+        # None read, none to drop: a light map of another boot is never trusted, and it
+        # goes when this download ends
+        if saved is not None:
+            self._store.drop_map(self._target)
         return BlockMap(size, block_size)
 
     def _sampled(
