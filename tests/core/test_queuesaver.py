@@ -10,14 +10,7 @@ from rangetui.core.ledger import Ledger
 from rangetui.core.queuesaver import COST_SHARE, SAVE_SECONDS, QueueSaver
 from rangetui.core.store import Store
 from rangetui.core.types import Options, Phase
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fake_clock import FakeClock
 
 
 def saved_statuses(joblist: JobList) -> list[Phase]:
@@ -25,7 +18,7 @@ def saved_statuses(joblist: JobList) -> list[Phase]:
 
 
 def test_ends_are_saved_at_most_once_a_second_and_commands_at_once(tmp_path: Path) -> None:
-    joblist, ledger, clock = JobList(Store(tmp_path)), Ledger(), Clock()
+    joblist, ledger, clock = JobList(Store(tmp_path)), Ledger(), FakeClock()
     jobs = [Job.new(f"http://h/f{i}", tmp_path, None, Options()) for i in range(3)]
     ledger.load(jobs)
     saver = QueueSaver(joblist, ledger, clock)
@@ -51,7 +44,7 @@ def test_ends_are_saved_at_most_once_a_second_and_commands_at_once(tmp_path: Pat
 
 
 def test_gets_queue_is_never_saved(tmp_path: Path) -> None:
-    ledger, clock = Ledger(), Clock()
+    ledger, clock = Ledger(), FakeClock()
     ledger.load([Job.new("http://h/f", tmp_path, None, Options())])
     saver = QueueSaver(MemoryJobList(Store(tmp_path)), ledger, clock)
     clock.now += 10 * SAVE_SECONDS
@@ -61,7 +54,7 @@ def test_gets_queue_is_never_saved(tmp_path: Path) -> None:
 class SlowJobList(JobList):
     """The real queue file, with a save that takes 50 ms of the test's clock."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: FakeClock) -> None:
         super().__init__(store)
         self.clock = clock
         self.saves = 0
@@ -77,7 +70,7 @@ def test_saving_takes_at_most_a_tenth_of_the_time_and_no_command_is_forgotten(
 ) -> None:
     """An `add -i` of thousands is as many commands, each of which saved a queue of
     thousands (4000 URLs took 36 s to add)."""
-    clock = Clock()
+    clock = FakeClock()
     joblist, ledger = SlowJobList(Store(tmp_path), clock), Ledger()
     saver = QueueSaver(joblist, ledger, clock)
     for i in range(30):  # a command every 10 ms
