@@ -1,4 +1,4 @@
-"""The download threads of one engine: start one per job, stop it, learn how it ended.
+"""The downloads of one engine: run each in a thread, stop it, learn how it ended.
 
 Only the engine's scheduler thread starts, stops and reaps; any thread may ask for
 the running downloads (to build a snapshot), which is why the table has a lock.
@@ -16,6 +16,7 @@ from rangetui.core.budget import HostBudget
 from rangetui.core.download import Download
 from rangetui.core.errors import Cancelled
 from rangetui.core.jobs import Job
+from rangetui.core.jobthreads import JobThreads
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.store import Store
 from rangetui.core.types import DownloadSnapshot
@@ -27,8 +28,9 @@ Result = Path | BaseException
 class _Running:
     download: Download
     cancel: threading.Event
-    thread: threading.Thread
     outcome: list[Result] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+    """Set once the download's run has returned and its outcome is recorded."""
     remove_files: bool | None = None
     """Set when a remove waits for the thread to end: then delete the partial file too."""
 
@@ -63,6 +65,7 @@ class Launcher:
         self._on_end = on_end
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
+        self._threads = JobThreads()
 
     def __len__(self) -> int:
         return len(self._running)
@@ -87,19 +90,17 @@ class Launcher:
             shared_limit=self.shared_limit,
             budget=self.budget,
         )
-        running = _Running(download, threading.Event(), threading.Thread())
-        running.thread = threading.Thread(
-            target=self._run, args=(running,), name=f"rangetui-job-{job.id}", daemon=True
-        )
+        running = _Running(download, threading.Event())
         with self._lock:
             self._running[job.id] = running
-        running.thread.start()
+        self._threads.run(lambda: self._run(running))
 
     def _run(self, running: _Running) -> None:
         try:
             running.outcome.append(running.download.run(running.cancel))
         except BaseException as e:  # recorded as the job's failure, never raised in a thread
             running.outcome.append(e)
+        running.done.set()
         self._on_end()
 
     def stop(self, job_id: str, remove_files: bool | None = None) -> None:
@@ -125,15 +126,15 @@ class Launcher:
             running.stop()
         deadline = time.monotonic() + timeout
         for running in list(self._running.values()):
-            running.thread.join(max(0.0, deadline - time.monotonic()))
+            running.done.wait(max(0.0, deadline - time.monotonic()))
 
     def ended(self, final: bool = False) -> list[Ended]:
         """The downloads that have ended (every one, when ``final``), removed. A download
-        has ended once its outcome is recorded, a moment before its thread is gone: the
-        engine wakes on that and starts the next job at once, not a tick later."""
+        has ended once its outcome is recorded: the engine wakes on that and starts the
+        next job at once, not a tick later."""
         done: list[Ended] = []
         for job_id, running in list(self._running.items()):
-            if not running.outcome and running.thread.is_alive() and not final:
+            if not running.outcome and not final:
                 continue
             result = running.outcome[0] if running.outcome else Cancelled("stopped")
             last = running.download.snapshot(blocks=True)

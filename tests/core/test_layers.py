@@ -20,7 +20,15 @@ import rangetui
 ROOT = Path(rangetui.__file__).parent
 LAYERS: list[list[str]] = [
     ["rangetui", "core", "daemon"],
-    ["core.errors", "core.units", "core.naming", "core.ratelimit", "core.intervals", "core.text"],
+    [
+        "core.errors",
+        "core.units",
+        "core.naming",
+        "core.ratelimit",
+        "core.intervals",
+        "core.text",
+        "core.jobthreads",
+    ],
     ["core.retry", "core.rates", "core.urls", "core.checksum", "core.lowspeed", "core.setaside"],
     ["core.types"],
     ["core.diskio", "core.http", "core.adaptive", "core.segments", "core.sizecap", "core.spread"],
