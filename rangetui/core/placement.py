@@ -85,6 +85,8 @@ def place(
             raise FatalError(f"-o must name a file, not a directory: {output}")
         if is_part_name(target.name):
             raise FatalError(f"-o must not end in {PART_SUFFIX}: that is how partial files end")
+        if not os.path.lexists(target):  # nothing there: neither finished nor ours
+            return Placement(target)
         done = _finished_here(store, target, url, remote)
         return Placement(target, done, not done and _ours_changed(store, target, url))
     if not directory.is_dir():
@@ -93,15 +95,16 @@ def place(
     if name == "download" and remote.url != url:
         name = choose_name(url, None)
     first = directory / name
-    if first not in exclude and _finished_here(store, first, url, remote):
+    first_there = first not in exclude and os.path.lexists(first)
+    if first_there and _finished_here(store, first, url, remote):
         return Placement(first, already_done=True)
-    if first not in exclude and _ours_changed(store, first, url):
+    if first_there and _ours_changed(store, first, url):
         return Placement(first, replacing=True)  # a new version replaces ours, not "name (1)"
 
     def taken(path: Path) -> bool:
         if path in exclude:
             return True
-        if os.path.lexists(path):
+        if first_there if path == first else os.path.lexists(path):
             return True
         if not os.path.lexists(str(path) + PART_SUFFIX):
             return False

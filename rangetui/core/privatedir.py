@@ -23,6 +23,16 @@ _TEMP_NAME = re.compile(r"^\..+\.(\d+)-\d+\.tmp$")
 """``.NAME.PID-SERIAL.tmp``: whose it was is in its name."""
 STALE_TEMP_SECONDS = 86400
 _temp_serial = itertools.count()
+_own_pid = os.getpid()
+"""Asked once (each ask is a system call), and again in a forked child."""
+
+
+def _new_pid() -> None:
+    global _own_pid
+    _own_pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_new_pid)
 _checked_dirs: set[Path] = set()
 """State dirs found ours alone in this process: nobody else can replace what is inside
 a directory of ours that only we may write, so one check is enough."""
@@ -139,7 +149,7 @@ def _alive(pid: int) -> bool:
 
 def _create_temp(path: Path) -> tuple[int, Path]:
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_temp_serial)}.tmp")
+        tmp = path.with_name(f".{path.name}.{_own_pid}-{next(_temp_serial)}.tmp")
         try:
             return os.open(tmp, _TEMP_FLAGS, 0o600), tmp
         except FileExistsError:  # left by a crash of a process that had our pid

@@ -1,0 +1,87 @@
+"""A splice pipe serves the next stream only when it is empty: bytes left in a pipe by
+a failed move would otherwise land in another download's file."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rangetui.core.http.splice import Splice
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a, b = socket.socketpair()
+    a.settimeout(5)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _open(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def test_a_drained_pipe_serves_the_next_stream(
+    pair: tuple[socket.socket, socket.socket], tmp_path: Path
+) -> None:
+    sock, peer = pair
+    first = Splice(sock)
+    pipe = _identity(first)
+    peer.sendall(b"one")
+    fd = _open(tmp_path / "one")
+    try:
+        assert first.move(fd, 0, 3) == 3
+    finally:
+        os.close(fd)
+    first.close()
+    second = Splice(sock)
+    assert _identity(second) == pipe  # the same pipe, not a new one at the same numbers
+    peer.sendall(b"two")
+    fd = _open(tmp_path / "two")
+    try:
+        assert second.move(fd, 0, 3) == 3
+    finally:
+        os.close(fd)
+    second.close()
+    assert (tmp_path / "two").read_bytes() == b"two"
+
+
+def test_a_pipe_left_holding_bytes_is_closed_not_reused(
+    pair: tuple[socket.socket, socket.socket], tmp_path: Path
+) -> None:
+    sock, peer = pair
+    broken = Splice(sock)
+    pipe = (broken.r, broken.w)
+    peer.sendall(b"stale bytes")
+    read_only = os.open(_touch(tmp_path / "ro"), os.O_RDONLY)
+    try:
+        with pytest.raises(OSError):  # into the pipe, then refused by the file
+            broken.move(read_only, 0, 11)
+    finally:
+        os.close(read_only)
+    broken.close()
+    with pytest.raises(OSError):
+        os.fstat(pipe[0])  # closed, not kept
+    fresh = Splice(sock)
+    peer.sendall(b"fresh")
+    fd = _open(tmp_path / "out")
+    try:
+        assert fresh.move(fd, 0, 5) == 5
+    finally:
+        os.close(fd)
+    fresh.close()
+    assert (tmp_path / "out").read_bytes() == b"fresh"
+
+
+def _identity(splice: Splice) -> tuple[int, int]:
+    return os.fstat(splice.r).st_ino, os.fstat(splice.w).st_ino
+
+
+def _touch(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
