@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,6 +215,16 @@ def rangetui_list(list_name: str, *flags: str) -> Argv:
             str(p.out),
             *flags,
         ]
+
+    return argv
+
+
+def floor_http(list_name: str, jobs: int) -> Argv:
+    """bench/floor_http.py, with the Python that runs this bench (rangetui importable)."""
+
+    def argv(env: Env, p: Paths) -> list[str]:
+        script = Path(__file__).with_name("floor_http.py")
+        return [sys.executable, str(script), str(env.work / list_name), str(p.out), "-j", str(jobs)]
 
     return argv
 

@@ -11,6 +11,7 @@ from cases import (
     aria2c,
     aria2c_list,
     curl,
+    floor_http,
     rangetui_get,
     rangetui_list,
     rangetui_mirrored,
@@ -158,9 +159,12 @@ def straggler() -> Workload:
 
 
 def many_small(get_jobs: bool) -> Workload:
-    """With `get -j` (when this rangetui has it) both tools fetch 8 files at once."""
+    """With `get -j` (when this rangetui has it) both tools fetch 8 files at once. The
+    floor is rangetui's HTTP layer alone (floor_http.py): what requests and our body
+    reads cost, without anything else a download does."""
     jobs = ("-j", "8") if get_jobs else ()
     rt, ar = f"rangetui -i LIST -t8{' -j8' if get_jobs else ''}", "aria2c -i LIST -j8"
+    floor = "floor: rangetui's HTTP layer alone, 8 threads"
     expected = [(f.name.rsplit("/", 1)[-1], f.name) for f in SMALL]
     nbytes = sum(f.size for f in SMALL)
     return Workload(
@@ -171,9 +175,10 @@ def many_small(get_jobs: bool) -> Workload:
                 rt, "m-rangetui", nbytes, rangetui_list(SMALL_LIST, "-t", "8", *jobs), expected
             ),
             CommandCase(ar, "m-aria2c", nbytes, aria2c_list(SMALL_LIST, "-j8"), expected),
+            CommandCase(floor, "m-floor", nbytes, floor_http(SMALL_LIST, 8), expected),
         ],
         SMALL,
-        [(rt, ar)],
+        [(rt, ar), (rt, floor)],
         [Check(rt, "wall", 1.0, ar)],
         {SMALL_LIST: [f.name for f in SMALL]},
     )
