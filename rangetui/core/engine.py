@@ -161,7 +161,7 @@ class Engine(CommandMethods):
 
     @property
     def active_downloads(self) -> int:
-        """Download threads still running (a stopped job's thread may take a moment)."""
+        """Downloads still running (a stopped one may take a moment to end)."""
         return len(self._launcher)
 
     def wait_idle(self, timeout: float) -> bool:

@@ -9,8 +9,10 @@ that stays idle for ``IDLE_SECONDS`` ends, so an engine at rest holds no threads
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 
 IDLE_SECONDS = 30.0
@@ -21,19 +23,23 @@ Work = Callable[[], None]
 class _JobThread:
     def __init__(self, pool: JobThreads) -> None:
         self._pool = pool
-        self.inbox: queue.SimpleQueue[Work] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[tuple[Work, Work | None]] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._serve, name="rangetui-job", daemon=True)
 
     def _serve(self) -> None:
         while True:
             try:
-                work = self.inbox.get(timeout=self._pool.idle_seconds)
+                work, then = self.inbox.get(timeout=self._pool.idle_seconds)
             except queue.Empty:
                 if self._pool.retire(self):
                     return
                 continue  # handed work as it timed out: it is in the inbox
             work()  # never raises: the caller's function records its own outcome
+            del work  # an idle thread holds on to no finished download
             self._pool.rest(self)
+            if then is not None:
+                then()  # after rest: the next job it brings about finds this thread idle
+            del then
 
 
 class JobThreads:
@@ -43,17 +49,20 @@ class JobThreads:
         self.idle_seconds = idle_seconds
         self._idle: list[_JobThread] = []
         self._lock = threading.Lock()
+        _pools.add(self)
 
-    def run(self, work: Work) -> None:
-        """``work`` must catch its own exceptions: one that escapes ends its thread."""
+    def run(self, work: Work, then: Work | None = None) -> None:
+        """``work``, then ``then`` once the thread can take more work. Both must catch
+        their own exceptions: one that escapes ends its thread. RuntimeError when no
+        thread can be started (and none is idle)."""
         with self._lock:
             worker = self._idle.pop() if self._idle else None
         if worker is None:
             worker = _JobThread(self)
-            worker.inbox.put(work)
+            worker.inbox.put((work, then))
             worker.thread.start()
         else:
-            worker.inbox.put(work)
+            worker.inbox.put((work, then))
 
     def rest(self, worker: _JobThread) -> None:
         with self._lock:
@@ -70,3 +79,19 @@ class JobThreads:
     def idle(self) -> int:
         with self._lock:
             return len(self._idle)
+
+    def _forget(self) -> None:
+        """In a forked child: the idle threads were the parent's and do not run here."""
+        self._idle = []
+        self._lock = threading.Lock()
+
+
+_pools: weakref.WeakSet[JobThreads] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for pool in list(_pools):
+        pool._forget()
+
+
+os.register_at_fork(after_in_child=_after_fork)

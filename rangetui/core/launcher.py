@@ -41,7 +41,7 @@ class _Running:
 
 @dataclass(frozen=True)
 class Ended:
-    """A download whose thread has ended: what it returned or raised, and its last state."""
+    """A download that has ended: what it returned or raised, and its last state."""
 
     job_id: str
     result: Result
@@ -93,7 +93,12 @@ class Launcher:
         running = _Running(download, threading.Event())
         with self._lock:
             self._running[job.id] = running
-        self._threads.run(lambda: self._run(running))
+        try:
+            self._threads.run(lambda: self._run(running), then=self._on_end)
+        except RuntimeError as e:  # no thread to be had: the job fails, the engine goes on
+            running.outcome.append(e)
+            running.done.set()
+            self._on_end()
 
     def _run(self, running: _Running) -> None:
         try:
@@ -101,7 +106,6 @@ class Launcher:
         except BaseException as e:  # recorded as the job's failure, never raised in a thread
             running.outcome.append(e)
         running.done.set()
-        self._on_end()
 
     def stop(self, job_id: str, remove_files: bool | None = None) -> None:
         running = self._running.get(job_id)

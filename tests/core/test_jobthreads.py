@@ -3,14 +3,21 @@ end once idle."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+
+from rangetui.core.engine import Engine
 from rangetui.core.jobthreads import JobThreads
-
-
-def _job_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "rangetui-job"]
+from rangetui.core.store import Store
+from rangetui.core.types import Phase
+from tests.conftest import payload
+from tests.engine_helpers import wait_job
+from tests.faultserver import FaultServer
 
 
 def _wait_for(condition: object, seconds: float = 10.0) -> bool:
@@ -59,32 +66,97 @@ def test_jobs_that_overlap_run_in_threads_of_their_own() -> None:
 
 
 def test_an_idle_thread_ends() -> None:
-    before = len(_job_threads())
     threads = JobThreads(idle_seconds=0.05)
+    ran: list[threading.Thread] = []
     done = threading.Event()
-    threads.run(done.set)
+
+    def work() -> None:
+        ran.append(threading.current_thread())
+        done.set()
+
+    threads.run(work)
     assert done.wait(10)
-    assert _wait_for(lambda: threads.idle() == 0 and len(_job_threads()) == before)
+    assert _wait_for(lambda: threads.idle() == 0 and not ran[0].is_alive())
     again = threading.Event()
     threads.run(again.set)  # a new thread when none is idle
     assert again.wait(10)
 
 
-def test_work_given_as_a_thread_times_out_still_runs() -> None:
-    """Many short idle timeouts against a steady stream of jobs: none is lost."""
-    threads = JobThreads(idle_seconds=0.001)
-    count = 0
-    lock = threading.Lock()
-    all_done = threading.Event()
+def test_work_handed_over_as_a_thread_retires_still_runs() -> None:
+    """The one moment a job could be lost: given to an idle thread just as that thread
+    times out. Forced here: the hand-over happens inside the retire."""
+    late = threading.Event()
 
-    def work() -> None:
-        nonlocal count
-        with lock:
-            count += 1
-            if count == 300:
-                all_done.set()
+    class Racing(JobThreads):
+        raced = False
 
-    for _ in range(300):
-        threads.run(work)
-        time.sleep(0.0005)
-    assert all_done.wait(20)
+        def retire(self, worker: object) -> bool:
+            if not self.raced:
+                self.raced = True
+                self.run(late.set)  # takes the retiring thread off the idle list
+            return super().retire(worker)  # type: ignore[arg-type]
+
+    threads = Racing(idle_seconds=0.01)
+    first = threading.Event()
+    threads.run(first.set)
+    assert first.wait(10)
+    assert late.wait(10)
+
+
+def test_then_runs_after_the_thread_is_idle_again() -> None:
+    """The engine starts the next job from ``then``: that job finds this thread idle
+    rather than starting another."""
+    threads = JobThreads()
+    idle_when_then: list[int] = []
+    done = threading.Event()
+
+    def then() -> None:
+        idle_when_then.append(threads.idle())
+        done.set()
+
+    threads.run(lambda: None, then=then)
+    assert done.wait(10)
+    assert idle_when_then == [1]
+
+
+def test_a_forked_child_starts_threads_of_its_own() -> None:
+    """Idle threads of the parent do not exist in a child: work given there must run."""
+    threads = JobThreads()
+    first = threading.Event()
+    threads.run(first.set)
+    assert first.wait(10)
+    assert _wait_for(lambda: threads.idle() == 1)
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the work ran
+        ran = threading.Event()
+        threads.run(ran.set)
+        os._exit(0 if ran.wait(5) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_job_with_no_thread_to_run_in_fails_and_the_engine_goes_on(
+    state_dir: Path, server: FaultServer, downloads: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of threads (ulimit -u): that job fails with the reason, it holds no slot,
+    and the next one runs."""
+    real_run = JobThreads.run
+    calls: list[int] = []
+
+    def first_fails(self: JobThreads, work: Callable[[], None], then: object = None) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("can't start new thread")
+        real_run(self, work, then)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(JobThreads, "run", first_fails)
+    engine = Engine(Store(state_dir), max_jobs=1)
+    engine.start()
+    try:
+        first = engine.add(server.add("/one.bin", payload(1000)), downloads)
+        failed = wait_job(engine, first, lambda j: j.status is Phase.FAILED)
+        assert "can't start new thread" in (failed.error or "")
+        second = engine.add(server.add("/two.bin", payload(1000)), downloads)
+        wait_job(engine, second, lambda j: j.status is Phase.DONE)
+    finally:
+        engine.shutdown()

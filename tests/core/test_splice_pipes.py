@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from rangetui.core.http import splice as splice_module
 from rangetui.core.http.splice import Splice
+
+
+@pytest.fixture(autouse=True)
+def own_spares(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spares are the process's: other tests' download threads must not take ours."""
+    monkeypatch.setattr(splice_module, "_spare", [])
 
 
 @pytest.fixture
@@ -56,7 +63,7 @@ def test_a_pipe_left_holding_bytes_is_closed_not_reused(
 ) -> None:
     sock, peer = pair
     broken = Splice(sock)
-    pipe = (broken.r, broken.w)
+    pipe = _identity(broken)
     peer.sendall(b"stale bytes")
     read_only = os.open(_touch(tmp_path / "ro"), os.O_RDONLY)
     try:
@@ -65,9 +72,9 @@ def test_a_pipe_left_holding_bytes_is_closed_not_reused(
     finally:
         os.close(read_only)
     broken.close()
-    with pytest.raises(OSError):
-        os.fstat(pipe[0])  # closed, not kept
+    assert splice_module._spare == []  # closed, not kept
     fresh = Splice(sock)
+    assert _identity(fresh) != pipe
     peer.sendall(b"fresh")
     fd = _open(tmp_path / "out")
     try:
@@ -76,6 +83,19 @@ def test_a_pipe_left_holding_bytes_is_closed_not_reused(
         os.close(fd)
     fresh.close()
     assert (tmp_path / "out").read_bytes() == b"fresh"
+
+
+def test_a_forked_child_keeps_no_spare_of_its_parent(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    sock, _ = pair
+    Splice(sock).close()
+    assert len(splice_module._spare) == 1
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if splice_module._spare == [] else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def _identity(splice: Splice) -> tuple[int, int]:

@@ -11,10 +11,11 @@ import threading
 from collections.abc import Callable
 
 SPLICE_PIPE = 1024 * 1024
-SPARE_PIPES = 32
+SPARE_PIPES = 8
 """Empty pipes kept for the next stream: a pipe and its sizing are four system calls
 (pipe2, fcntl, close, close), a fifth of a small file's, each one a hand-over of the GIL
-when eight downloads run."""
+when eight downloads run. Few: a 1 MiB pipe counts against the user's pipe pages
+(fs/pipe-user-pages-soft) even when empty."""
 F_SETPIPE_SZ = 1031
 SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 
@@ -34,6 +35,21 @@ def _take_pipe() -> tuple[int, int]:
     with contextlib.suppress(OSError):
         fcntl.fcntl(w, F_SETPIPE_SZ, SPLICE_PIPE)
     return r, w
+
+
+def _forget_spares() -> None:
+    """In a forked child: the spares are shared with the parent, whose streams would
+    mix their bytes with ours."""
+    global _spare_lock
+    for pipe in _spare:
+        for end in pipe:
+            with contextlib.suppress(OSError):
+                os.close(end)
+    _spare.clear()
+    _spare_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_spares)
 
 
 def _give_back(pipe: tuple[int, int]) -> None:
