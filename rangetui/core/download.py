@@ -28,15 +28,9 @@ from rangetui.core.errors import (
 from rangetui.core.finished import FinishedFiles, verify_finished
 from rangetui.core.lowspeed import SpeedFloor
 from rangetui.core.mirrors import agreeing_sources
+from rangetui.core.note import Note
 from rangetui.core.opening import FirstConnection
-from rangetui.core.placement import (
-    PartBusy,
-    PartFile,
-    PartUnsafe,
-    Placement,
-    likely_target,
-    place,
-)
+from rangetui.core.placement import PartBusy, PartFile, PartUnsafe, Placement, likely_target, place
 from rangetui.core.pool import WorkerPool
 from rangetui.core.ratelimit import RateLimiter
 from rangetui.core.rates import Speedometer
@@ -81,7 +75,7 @@ class Download:
         self.store = store or Store()
         self._on_event = on_event or (lambda _msg: None)
         self._phase = Phase.QUEUED
-        self._message = ""
+        self._note = Note()
         self._target: Path | None = None
         self._remote: Remote | None = None
         self._bmap: BlockMap | None = None
@@ -103,7 +97,7 @@ class Download:
     def snapshot(self, blocks: bool = True) -> DownloadSnapshot:
         """Any thread. ``blocks=False`` skips copying the block map (most front-end ticks)."""
         bmap, pool, single, speed = self._bmap, self._pool, self._single, self._speed
-        completed = bmap.completed if bmap is not None else single.done if single else 0
+        completed = self._completed()
         views = pool.views() if pool else single.views(speed) if single else ()
         remote = self._remote
         return DownloadSnapshot(
@@ -116,13 +110,17 @@ class Download:
             connections=views,
             blocks=bmap.snapshot() if bmap is not None and blocks else None,
             retries=self._retries,
-            message=self._message,
+            message=self._note.shown(completed),
             etag=remote.etag if remote else None,
             last_modified=remote.last_modified if remote else None,
             connection_target=self._tuner.wanted if pool else 0,
             connection_reason=self._tuner.reason if pool else "",
             sources=self._sources.views() if self._sources and pool else (),
         )
+
+    def _completed(self) -> int:
+        bmap, single = self._bmap, self._single
+        return bmap.completed if bmap is not None else single.done if single else 0
 
     def set_connections(self, count: int) -> None:
         """Takes effect within a tick: extra workers stop after their current read."""
@@ -142,7 +140,7 @@ class Download:
             pool.interrupt()
 
     def event(self, message: str) -> None:
-        self._message = message
+        self._note.say(message, self._completed())
         self._on_event(message)
 
     # -- running ---------------------------------------------------------------------
@@ -163,12 +161,12 @@ class Download:
             raise
         except DownloadError as e:
             self._phase = Phase.FAILED
-            self._message = str(e)
+            self._note.say(str(e), self._completed())
             raise
         finally:
             self._first.close((self._remote or self).url)
         self._phase = Phase.DONE
-        self._message = "done"
+        self._note.say("done", self._completed())
         return placement.target
 
     def _fetch_placed(

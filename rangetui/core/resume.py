@@ -21,6 +21,7 @@ from rangetui.core.diskio import disk_error, truncate
 from rangetui.core.errors import FatalError
 from rangetui.core.store import CorruptState, ResumeState, Store
 from rangetui.core.types import Remote
+from rangetui.core.units import format_size
 
 CHECKPOINT_SECONDS = 1.0
 LIGHT_SECONDS = 0.1
@@ -144,7 +145,7 @@ class SavedProgress:
         if saved is not None and reason is None:
             bmap = BlockMap(size, saved.block_size, saved.done)
             if bmap.completed:
-                self._on_event(f"resuming: {bmap.completed} of {size} bytes already here")
+                self._on_event(resuming_text(bmap.completed, size))
             return bmap
         if reason:
             self._on_event(f"{reason}; starting over")
@@ -188,6 +189,11 @@ class SavedProgress:
             raise FatalError(
                 f"cannot save progress under {self._store.root}: {e.strerror or e}"
             ) from None
+
+
+def resuming_text(done: int, size: int) -> str:
+    """In the units of the table, and the exact byte, as curl says where it resumes."""
+    return f"resuming at {format_size(done)} of {format_size(size)} (byte {done})"
 
 
 @functools.cache

@@ -28,6 +28,7 @@ LAYERS: list[list[str]] = [
         "core.intervals",
         "core.text",
         "core.jobthreads",
+        "core.note",
     ],
     ["core.retry", "core.rates", "core.urls", "core.checksum", "core.lowspeed", "core.setaside"],
     ["core.types"],

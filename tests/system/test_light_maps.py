@@ -39,7 +39,7 @@ def killed_ahead_of_its_checkpoint(server: FaultServer, route: str, out: Path, s
 
 
 def resumed_from(stderr: str) -> int:
-    match = re.search(r"resuming: (\d+) of", stderr)
+    match = re.search(r"resuming at .* \(byte (\d+)\)", stderr)
     assert match, stderr
     return int(match.group(1))
 
