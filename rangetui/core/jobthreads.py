@@ -59,10 +59,8 @@ class JobThreads:
             worker = self._idle.pop() if self._idle else None
         if worker is None:
             worker = _JobThread(self)
-            worker.inbox.put((work, then))
             worker.thread.start()
-        else:
-            worker.inbox.put((work, then))
+        worker.inbox.put((work, then))
 
     def rest(self, worker: _JobThread) -> None:
         with self._lock:

@@ -29,8 +29,14 @@ def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     b.close()
 
 
-def _open(path: Path) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+def _send_and_move(peer: socket.socket, splice: Splice, path: Path, data: bytes) -> None:
+    """The peer sends ``data``; it must arrive whole in the new file at ``path``."""
+    peer.sendall(data)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        assert splice.move(fd, 0, len(data)) == len(data)
+    finally:
+        os.close(fd)
 
 
 def test_a_drained_pipe_serves_the_next_stream(
@@ -39,21 +45,11 @@ def test_a_drained_pipe_serves_the_next_stream(
     sock, peer = pair
     first = Splice(sock)
     pipe = _identity(first)
-    peer.sendall(b"one")
-    fd = _open(tmp_path / "one")
-    try:
-        assert first.move(fd, 0, 3) == 3
-    finally:
-        os.close(fd)
+    _send_and_move(peer, first, tmp_path / "one", b"one")
     first.close()
     second = Splice(sock)
     assert _identity(second) == pipe  # the same pipe, not a new one at the same numbers
-    peer.sendall(b"two")
-    fd = _open(tmp_path / "two")
-    try:
-        assert second.move(fd, 0, 3) == 3
-    finally:
-        os.close(fd)
+    _send_and_move(peer, second, tmp_path / "two", b"two")
     second.close()
     assert (tmp_path / "two").read_bytes() == b"two"
 
@@ -75,12 +71,7 @@ def test_a_pipe_left_holding_bytes_is_closed_not_reused(
     assert splice_module._spare == []  # closed, not kept
     fresh = Splice(sock)
     assert _identity(fresh) != pipe
-    peer.sendall(b"fresh")
-    fd = _open(tmp_path / "out")
-    try:
-        assert fresh.move(fd, 0, 5) == 5
-    finally:
-        os.close(fd)
+    _send_and_move(peer, fresh, tmp_path / "out", b"fresh")
     fresh.close()
     assert (tmp_path / "out").read_bytes() == b"fresh"
 
