@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input
@@ -20,6 +21,28 @@ class SteadyInput(Input):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cursor_blink = False
+
+
+class UrlsInput(SteadyInput):
+    """A URL field that keeps every line of a paste: a one-line text box would keep the
+    first alone (Textual's Input does), silently dropping the rest of a list."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        """Textual calls Input's own handler after this one unless stopped here."""
+        lines = [line.strip() for line in event.text.splitlines() if line.strip()]
+        if len(lines) > 1:
+            event.stop()
+            event.prevent_default()
+            self.replace(" ".join(lines), *self.selection)
+
+
+def urls_in(text: str) -> list[str]:
+    """The URLs of the field: one each per space-separated word when there are several
+    (a pasted list), else the whole text (a lone URL with a raw space stays one)."""
+    words = text.split()
+    if len(words) > 1 and all("://" in word for word in words):
+        return words
+    return [text.strip()]
 
 
 class FormDialog(ModalScreen[R | None]):

@@ -24,8 +24,9 @@ from textual.widgets import Button, Footer, Input, Label, RichLog, Static
 
 from rangetui.core.errors import DownloadError
 from rangetui.core.snapshots import EngineSnapshot, LogLine
+from rangetui.core.urls import check_url
 from rangetui.tui.details import details_lines
-from rangetui.tui.form import FormDialog, SteadyInput
+from rangetui.tui.form import FormDialog, SteadyInput, UrlsInput, urls_in
 from rangetui.tui.help import HelpScreen
 from rangetui.tui.keys import DETAILS, LOG, bindings, footer
 from rangetui.tui.lineview import LineView
@@ -37,7 +38,8 @@ AddFunction = Callable[[str, Path, int], str]
 
 
 class AddDialog(FormDialog[str]):
-    """URL, target directory and connections; dismissed with the new job's id."""
+    """URL, target directory and connections; dismissed with the new job's id (the
+    first one's, when a pasted list of URLs adds a job for each)."""
 
     CONFIRM = "add"
 
@@ -50,8 +52,8 @@ class AddDialog(FormDialog[str]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label("Add a download", classes="title")
-            yield Label("URL")
-            yield SteadyInput(placeholder="https://…", id="url", compact=True)
+            yield Label("URL (or a pasted list of them)")
+            yield UrlsInput(placeholder="https://…", id="url", compact=True)
             yield Label("Save into directory")
             yield SteadyInput(str(self._directory), id="dir", compact=True)
             yield Label(f"Connections (1–{MAX_CONNECTIONS})")
@@ -64,17 +66,28 @@ class AddDialog(FormDialog[str]):
                 yield Button("Cancel", id="cancel", compact=True)
         yield Footer()
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "url":
+            urls = urls_in(event.value)
+            hint = f"{len(urls)} URLs: each becomes a download" if len(urls) > 1 else ""
+            self.query_one("#error", Static).update(Text(hint, style="dim"))
+
     def submit(self) -> None:
-        """Validate here, where the user can fix it, rather than fail later in the queue."""
-        url = self.query_one("#url", Input).value.strip()
+        """Validate here, where the user can fix it, rather than fail later in the queue;
+        every URL of a list before any is added."""
+        urls = urls_in(self.query_one("#url", Input).value)
         directory = Path(self.query_one("#dir", Input).value.strip() or ".").expanduser()
         count = self.query_one("#connections", Input).value.strip()
         try:
-            job_id = self._add(url, directory, check_add(url, directory, count))
+            connections = check_add(urls[0], directory, count)
+            if len(urls) > 1:
+                for url in urls:
+                    check_url(url)
+            job_ids = [self._add(url, directory, connections) for url in urls]
         except (DownloadError, ValueError) as e:
             self.query_one("#error", Static).update(Text(str(e), style="bold red"))
             return
-        self.dismiss(job_id)
+        self.dismiss(job_ids[0])
 
 
 def check_add(url: str, directory: Path, count: str) -> int:

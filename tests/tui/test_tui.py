@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, RichLog, Static
 
@@ -125,6 +126,66 @@ def test_add_dialog_downloads_with_the_right_sha256(
 
     run(scenario)
     assert sha((downloads / "added.bin").read_bytes()) == sha(data)
+
+
+def test_a_pasted_list_of_urls_adds_a_download_for_each(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    """UX note 17: Textual's one-line box kept the first line of a paste alone."""
+    files = {f"/list{i}.bin": payload(300 * KiB, seed=20 + i) for i in range(3)}
+    urls = [server.add(path, data) for path, data in files.items()]
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("a")
+            dialog = app.screen
+            field = dialog.query_one("#url", Input)
+            field.post_message(events.Paste("\n".join(["", *urls, "  "])))
+            await pilot.pause()
+            assert field.value == " ".join(urls)
+            assert "3 URLs" in str(dialog.query_one("#error", Static).render())
+            await pilot.click("#add")
+            await until(pilot, lambda: table(app).row_count == 3)
+            jobs = engine.snapshot().jobs
+            await until(pilot, lambda: table(app).selected_id == jobs[0].id)  # the first
+            for added in jobs:
+                await until(pilot, status_is(engine, added.id, Phase.DONE))
+
+    run(scenario)
+    for path, data in files.items():
+        assert sha((downloads / path.lstrip("/")).read_bytes()) == sha(data)
+
+
+def test_a_pasted_list_with_one_bad_url_adds_none(engine: Engine, downloads: Path) -> None:
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("a")
+            dialog = app.screen
+            paste = "http://127.0.0.1:9/a\nftp://127.0.0.1:9/b\n"
+            dialog.query_one("#url", Input).post_message(events.Paste(paste))
+            await pilot.pause()
+            await pilot.click("#add")
+            await pilot.pause()
+            assert app.screen is dialog
+            assert "not an http or https URL" in str(dialog.query_one("#error", Static).render())
+        assert engine.snapshot().jobs == ()
+
+    run(scenario)
+
+
+def test_a_one_line_paste_is_pasted_once(engine: Engine, downloads: Path) -> None:
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("a")
+            field = app.screen.query_one("#url", Input)
+            field.post_message(events.Paste("http://127.0.0.1:9/one"))
+            await pilot.pause()
+            assert field.value == "http://127.0.0.1:9/one"
+
+    run(scenario)
 
 
 @pytest.mark.parametrize(
