@@ -340,7 +340,8 @@ def heatmap_title(job: JobSnapshot) -> str:
     if job.size is not None:
         block = job.block_size
         blocks = -(-job.size // block)
-        parts += [format_size(job.size), f"{blocks} blocks of {format_size(block)}"]
+        some = f"{blocks} blocks of {format_size(block)}" if blocks != 1 else "1 block"
+        parts += [format_size(job.size), some]
     if job.running:
         count = max(job.connections, 1)
         parts.append(job.connection_note or f"{count} connection{'s' if count > 1 else ''}")

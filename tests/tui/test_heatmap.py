@@ -11,6 +11,9 @@ import pytest
 from textual.app import App, ComposeResult
 
 from rangetui.core.intervals import MapSnapshot
+from rangetui.core.snapshots import JobSnapshot
+from rangetui.core.types import Phase
+from rangetui.tui.app import heatmap_title
 from rangetui.tui.heatmap import (
     ACTIVE,
     DONE,
@@ -226,3 +229,18 @@ async def test_theme_change_recolours_the_cells() -> None:
         app.theme = "nord" if app.theme != "nord" else "gruvbox"
         await pilot.pause()
         assert next(iter(app.heatmap.render_line(0))).style != before
+
+
+@pytest.mark.parametrize(
+    ("size", "title"),
+    [
+        (SIZE, "f.bin · 1.0 MiB · 1 block"),
+        (SIZE + 1, "f.bin · 1.0 MiB · 2 blocks of 1.0 MiB"),
+        (3 * SIZE, "f.bin · 3.0 MiB · 3 blocks of 1.0 MiB"),
+    ],
+)
+def test_the_heatmap_title_counts_blocks_in_words(size: int, title: str) -> None:
+    job = JobSnapshot(
+        "j", "f.bin", "http://x/f.bin", Phase.DONE, "/tmp", size=size, block_size=SIZE
+    )
+    assert heatmap_title(job) == title
