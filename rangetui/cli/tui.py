@@ -34,8 +34,10 @@ from rangetui.cli.flags import (
 from rangetui.cli.inputfile import entries_or_exit
 from rangetui.cli.settings import add_config_flag, parse_args
 from rangetui.core.errors import DownloadError
+from rangetui.core.snapshots import EngineSnapshot
 from rangetui.core.store import state_root
 from rangetui.core.text import terminal_safe
+from rangetui.core.types import ACTIVE, Phase
 from rangetui.daemon.protocol import EngineError
 from rangetui.daemon.spawn import attach
 
@@ -118,7 +120,20 @@ def tui_main(argv: Sequence[str]) -> int:
         return 128 + caught
     if app.return_code:
         say(f"error: {app.farewell}")
+    elif line := going_on(app.snap, app.engine_stopped):
+        say(line)
     return app.return_code or EXIT_OK
+
+
+def going_on(snap: EngineSnapshot, stopped: bool) -> str:
+    """What a user leaving the screen should know: downloads carry on without it."""
+    count = snap.count(Phase.QUEUED, *ACTIVE)
+    if not count:
+        return ""
+    them = f"{count} download{'s' if count != 1 else ''} {'goes' if count == 1 else 'go'} on"
+    if stopped:
+        return f"the engine has stopped; {them} at its next start"
+    return f"{them} in the background engine (`rangetui ls` lists them; `rangetui stop` stops)"
 
 
 def say(text: str) -> None:

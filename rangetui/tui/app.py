@@ -80,6 +80,7 @@ class RangeApp(App[None]):
         self._wanted: dict[str, int] = {}
         self._quitting = False
         self.farewell = ""
+        self.engine_stopped = False
         """Why the app ended on its own (the engine went away), for the command line."""
 
     def compose(self) -> ComposeResult:
@@ -161,8 +162,7 @@ class RangeApp(App[None]):
         self.action_details()
 
     def selected(self) -> JobSnapshot | None:
-        job_id = self.table.selected_id
-        return self.snap.find(job_id) if job_id is not None else None
+        return self.snap.find(self.table.selected_id or "")  # no job's id is ""
 
     def _view_text(self) -> str:
         table = self.table
@@ -301,6 +301,8 @@ class RangeApp(App[None]):
     async def _leave(self, how: Callable[[], None]) -> None:
         """Running jobs are saved as queued, so they resume by themselves next time."""
         self._quitting = True
+        self.engine_stopped = how == self.engine.shutdown
+        self.engine_stopped = how == self.engine.shutdown
         text = totals_text(self.snap).append("   stopping and saving…", style="bold yellow")
         self.query_one(TotalsBar).show_text(text)
         try:

@@ -32,7 +32,7 @@ from tests.conftest import payload
 from tests.daemon_helpers import engine_pid, ls
 from tests.faultserver import FaultServer
 from tests.pty_helpers import poll_until
-from tests.raw_pty import RawTui, assert_terminal_restored
+from tests.raw_pty import ALT_SCREEN_OFF, RawTui, assert_terminal_restored
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -179,3 +179,23 @@ def test_the_tui_detaches_and_restores_the_terminal(
     [job] = ls(state_dir)
     assert job["status"] == "downloading", job
     assert engine_pid(state_dir) == engine
+
+
+def test_q_says_what_goes_on_in_the_background(
+    server: FaultServer, downloads: Path, state_dir: Path
+) -> None:
+    """UX note 24: `q` left without a word while downloads carried on."""
+    url = server.add("/q-bg.bin", payload(16 * MiB, seed=42), rate=256 * 1024)
+    tui = RawTui.start_raw([url, "-d", str(downloads), "-t", "2"], cwd=downloads)
+    try:
+        poll_until(lambda: server.bytes_sent("/q-bg.bin") > 0, 30, "bytes", tui)
+        poll_until(lambda: "q-bg.bin" in tui.drain.text(200), 30, "the job", tui)
+        tui.type(b"q")
+        tui.proc.wait(15)
+    finally:
+        tui.close()
+    assert tui.proc.returncode == 0, tui.describe()
+    after = tui.raw[tui.raw.rfind(ALT_SCREEN_OFF) :]  # what came after the screen was left
+    assert b"1 download goes on in the background engine" in after, tui.describe()
+    [job] = ls(state_dir)
+    assert job["status"] == "downloading", job
