@@ -22,7 +22,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from rangetui.core.snapshots import JobSnapshot
-from rangetui.core.types import Phase
+from rangetui.core.types import ACTIVE, Phase
 from rangetui.tui.columns import Col, cell_values, fit, header, layout
 from rangetui.tui.smoothing import Smoother
 from rangetui.tui.spans import changed_regions, text_strip
@@ -116,9 +116,21 @@ class QueueTable(Widget, can_focus=True):
         return self._row_text(self.rows[index], False).plain
 
     def show_jobs(self, jobs: tuple[JobSnapshot, ...]) -> None:
+        first_look = not self._jobs
         self._jobs = jobs
         self.smoother.keep_only({j.id for j in jobs})
         self._arrange()
+        if first_look:
+            self._start_where_things_happen()
+
+    def _start_where_things_happen(self) -> None:
+        """The first look goes to the first job downloading (else waiting), not to the
+        finished ones that head a long-lived queue."""
+        for wanted in (ACTIVE, (Phase.QUEUED,)):
+            index = next((i for i, j in enumerate(self.rows) if j.status in wanted), None)
+            if index is not None:
+                self._move_to(index)
+                return
 
     def set_view(self, *, sort_key: str | None = None, filter: str | None = None) -> None:
         if sort_key is not None:

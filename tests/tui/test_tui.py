@@ -32,6 +32,7 @@ from rangetui.tui.screens import AddDialog, DetailsScreen, LogScreen, RemoveDial
 from rangetui.tui.table import QueueTable
 from rangetui.tui.widgets import TextLine
 from tests.conftest import payload
+from tests.engine_helpers import wait_job
 from tests.faultserver import FaultServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -324,6 +325,26 @@ def test_plus_and_minus_change_the_connections(
 # --------------------------------------------------------------------------- #
 # Quitting and coming back
 # --------------------------------------------------------------------------- #
+
+
+def test_the_cursor_starts_on_the_first_job_downloading(
+    engine: Engine, server: FaultServer, downloads: Path
+) -> None:
+    """UX note 20: a long-lived queue opens on its finished jobs at the top."""
+    for i in range(2):
+        done = engine.add(server.add(f"/d{i}.bin", payload(10 * KiB)), downloads)
+        wait_job(engine, done, lambda j: j.status is Phase.DONE)
+    slow = engine.add(server.add("/busy.bin", payload(4 * MiB), rate=128 * KiB), downloads)
+
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, status_is(engine, slow, Phase.DOWNLOADING))
+            await until(pilot, lambda: table(app).row_count == 3)
+            assert table(app).selected_id == slow
+            assert [j.status for j in engine.snapshot().jobs][:2] == [Phase.DONE, Phase.DONE]
+
+    run(scenario)
 
 
 def test_quit_mid_download_then_a_new_app_resumes_and_finishes(
