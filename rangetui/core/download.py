@@ -139,9 +139,13 @@ class Download:
         if pool is not None:
             pool.interrupt()
 
-    def event(self, message: str) -> None:
-        self._note.say(message, self._completed())
+    def event(self, message: str, lasting: bool = False) -> None:
+        self._note.say(message, self._completed(), lasting)
         self._on_event(message)
+
+    def _downloading(self) -> None:
+        self._note.rebase(self._completed())  # the map or the stream exists from now
+        self._phase = Phase.DOWNLOADING
 
     # -- running ---------------------------------------------------------------------
 
@@ -165,8 +169,8 @@ class Download:
             raise
         finally:
             self._first.close((self._remote or self).url)
-        self._phase = Phase.DONE
         self._note.say("done", self._completed())
+        self._phase = Phase.DONE
         return placement.target
 
     def _fetch_placed(
@@ -302,7 +306,7 @@ class Download:
             budget=self.budget,
             prepaid=prepaid,
         )
-        self._phase = Phase.DOWNLOADING
+        self._downloading()
         try:
             with pool:  # however it ends, the workers are stopped before anything else
                 pool.supervise(cancel, lambda done: self._tick(saved, done))
@@ -333,13 +337,13 @@ class Download:
         if remote.size is not None:
             check_space(fd, placement.part, remote.size)
         why = "no Range support" if remote.size is not None else "no length"
-        self.event(f"the server allows one connection ({why}): an interruption starts over")
+        self.event(f"the server allows one connection ({why}): an interruption starts over", True)
         first = self._first.whole_body()
         single = SingleStream(
             remote, self.options, self._sample_speed, self._retrying, self.limiter, first
         )
         self._single = single
-        self._phase = Phase.DOWNLOADING
+        self._downloading()
         single.run(fd, cancel)
 
 

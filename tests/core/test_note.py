@@ -41,6 +41,26 @@ def test_a_note_after_which_nothing_came_stays() -> None:
     assert note.shown(8000) == "done"
 
 
+def test_a_note_said_before_the_map_existed_waits_for_bytes_beyond_the_map() -> None:
+    """ "resuming at 9 MiB" is said while the download's count still reads 0: a resume
+    that then stalls must keep saying it."""
+    clock = FakeClock()
+    note = Note(clock)
+    note.say("resuming at 9.0 MiB of 24.0 MiB (byte 9437184)", 0)
+    note.rebase(9 * MiB)  # the map is in place: 9 MiB done, none of it new
+    clock.advance(60)
+    assert note.shown(9 * MiB) != ""
+    assert note.shown(9 * MiB + 1) == ""
+
+
+def test_a_lasting_note_stays_while_bytes_come() -> None:
+    clock = FakeClock()
+    note = Note(clock)
+    note.say("the server allows one connection (no Range support): ...", 0, lasting=True)
+    clock.advance(60)
+    assert note.shown(50 * MiB) != ""
+
+
 def test_resuming_says_sizes_and_the_exact_byte() -> None:
     assert resuming_text(3879672, 8388608) == "resuming at 3.7 MiB of 8.0 MiB (byte 3879672)"
 
