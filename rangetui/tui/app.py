@@ -80,8 +80,8 @@ class RangeApp(App[None]):
         self._wanted: dict[str, int] = {}
         self._quitting = False
         self.farewell = ""
-        self.engine_stopped = False
         """Why the app ended on its own (the engine went away), for the command line."""
+        self.engine_stopped = False
 
     def compose(self) -> ComposeResult:
         yield TotalsBar(id="totals")
@@ -302,14 +302,13 @@ class RangeApp(App[None]):
         """Running jobs are saved as queued, so they resume by themselves next time."""
         self._quitting = True
         self.engine_stopped = how == self.engine.shutdown
-        self.engine_stopped = how == self.engine.shutdown
         text = totals_text(self.snap).append("   stopping and saving…", style="bold yellow")
         self.query_one(TotalsBar).show_text(text)
         try:
             await asyncio.to_thread(how)
         except EngineUnavailable as e:
             self.farewell = str(e)
-        self.exit()
+        self.exit(return_code=1 if self.farewell else 0)  # a stop that failed is no farewell
 
 
 def all_ended(snap: EngineSnapshot, job_ids: frozenset[str]) -> bool:

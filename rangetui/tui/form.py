@@ -25,22 +25,31 @@ class SteadyInput(Input):
 
 class UrlsInput(SteadyInput):
     """A URL field that keeps every line of a paste: a one-line text box would keep the
-    first alone (Textual's Input does), silently dropping the rest of a list."""
+    first alone (Textual's Input does), silently dropping the rest of a list. What a
+    paste brings is text from anywhere: control characters are dropped, never drawn."""
 
     def _on_paste(self, event: events.Paste) -> None:
         """Textual calls Input's own handler after this one unless stopped here."""
-        lines = [line.strip() for line in event.text.splitlines() if line.strip()]
-        if len(lines) > 1:
-            event.stop()
-            event.prevent_default()
-            self.replace(" ".join(lines), *self.selection)
+        event.stop()
+        event.prevent_default()
+        text = event.text.replace("\r", "\n")
+        printable = "".join(c if c.isprintable() or c == "\n" else " " for c in text)
+        words = " ".join(line.strip() for line in printable.split("\n") if line.strip())
+        if not words:
+            return
+        start, end = sorted(self.selection)
+        before, after = self.value[:start], self.value[end:]
+        pad_before = " " if before and not before.endswith(" ") else ""
+        pad_after = " " if after and not after.startswith(" ") else ""
+        self.replace(pad_before + words + pad_after, start, end)
 
 
 def urls_in(text: str) -> list[str]:
-    """The URLs of the field: one each per space-separated word when there are several
-    (a pasted list), else the whole text (a lone URL with a raw space stays one)."""
+    """The URLs of the field: each word, when several words are URLs (a pasted list;
+    a word that is not a URL is then an error, not part of another), else the whole
+    text (a lone URL with a raw space in it stays one)."""
     words = text.split()
-    if len(words) > 1 and all("://" in word for word in words):
+    if sum("://" in word for word in words) > 1:
         return words
     return [text.strip()]
 

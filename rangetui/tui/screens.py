@@ -22,8 +22,10 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, RichLog, Static
 
+from rangetui.core.api import EngineUnavailable
 from rangetui.core.errors import DownloadError
 from rangetui.core.snapshots import EngineSnapshot, LogLine
+from rangetui.core.text import terminal_safe
 from rangetui.core.urls import check_url
 from rangetui.tui.details import details_lines
 from rangetui.tui.form import FormDialog, SteadyInput, UrlsInput, urls_in
@@ -46,6 +48,7 @@ class AddDialog(FormDialog[str]):
     def __init__(self, add: AddFunction, directory: Path, connections: int) -> None:
         super().__init__()
         self._add = add
+        self._kept: str | None = None
         self._directory = directory
         self._connections = connections
 
@@ -67,7 +70,9 @@ class AddDialog(FormDialog[str]):
         yield Footer()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "url":
+        if event.input.id == "url" and event.value == self._kept:
+            self._kept = None  # our own change, after an error that must stay
+        elif event.input.id == "url":
             urls = urls_in(event.value)
             hint = f"{len(urls)} URLs: each becomes a download" if len(urls) > 1 else ""
             self.query_one("#error", Static).update(Text(hint, style="dim"))
@@ -83,11 +88,26 @@ class AddDialog(FormDialog[str]):
             if len(urls) > 1:
                 for url in urls:
                     check_url(url)
-            job_ids = [self._add(url, directory, connections) for url in urls]
         except (DownloadError, ValueError) as e:
-            self.query_one("#error", Static).update(Text(str(e), style="bold red"))
+            self._say(str(e))
+            return
+        job_ids: list[str] = []
+        try:
+            for url in urls:
+                job_ids.append(self._add(url, directory, connections))
+        except (DownloadError, EngineUnavailable) as e:
+            problem = str(e)
+            if job_ids:  # the engine refused one of a list: the rest stay in the field
+                self._kept = " ".join(urls[len(job_ids) :])  # its change keeps this error
+                self.query_one("#url", Input).value = self._kept
+                problem = f"added {len(job_ids)} of {len(urls)}; then: {problem}"
+            self._say(problem)
             return
         self.dismiss(job_ids[0])
+
+    def _say(self, problem: str) -> None:
+        """Errors quote URLs, which came from anywhere: never drawn raw."""
+        self.query_one("#error", Static).update(Text(terminal_safe(problem), style="bold red"))
 
 
 def check_add(url: str, directory: Path, count: str) -> int:

@@ -19,14 +19,17 @@ from typing import Any
 
 import pytest
 from textual import events
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, RichLog, Static
 
 from rangetui.core.engine import Engine
+from rangetui.core.errors import FatalError
 from rangetui.core.snapshots import JobSnapshot
 from rangetui.core.store import Store
 from rangetui.core.types import Options, Phase
 from rangetui.tui.app import RangeApp
+from rangetui.tui.form import urls_in
 from rangetui.tui.lineview import LineView
 from rangetui.tui.screens import AddDialog, DetailsScreen, LogScreen, RemoveDialog
 from rangetui.tui.table import QueueTable
@@ -174,6 +177,79 @@ def test_a_pasted_list_with_one_bad_url_adds_none(engine: Engine, downloads: Pat
         assert engine.snapshot().jobs == ()
 
     run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("before", "pasted", "after"),
+    [
+        ("", "\nhttp://127.0.0.1:9/a\n", "http://127.0.0.1:9/a"),  # a leading blank line
+        (
+            "http://127.0.0.1:9/a",
+            "http://127.0.0.1:9/b\r\n",
+            "http://127.0.0.1:9/a http://127.0.0.1:9/b",
+        ),
+        ("", "http://127.0.0.1:9/\x1b[31mred\x07", "http://127.0.0.1:9/ [31mred"),
+    ],
+    ids=["leading-blank", "after-text", "control-characters"],
+)
+def test_what_a_paste_puts_in_the_url_field(
+    engine: Engine, downloads: Path, before: str, pasted: str, after: str
+) -> None:
+    async def scenario() -> None:
+        app = RangeApp(engine, downloads)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("a")
+            field = app.screen.query_one("#url", Input)
+            field.value = before
+            field.cursor_position = len(before)
+            field.post_message(events.Paste(pasted))
+            await pilot.pause()
+            assert field.value == after
+
+    run(scenario)
+
+
+def test_a_list_the_engine_refuses_midway_keeps_the_rest() -> None:
+    """Every URL passed the dialog's checks, but the engine refused the second: the
+    first stays added, the dialog says so and keeps the others for another try."""
+    added: list[str] = []
+
+    def add(url: str, directory: Path, connections: int) -> str:
+        if url.endswith("/b"):
+            raise FatalError("the engine said no")
+        added.append(url)
+        return f"id-{len(added)}"
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(AddDialog(add, Path("/tmp"), 4))
+
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=SIZE) as pilot:
+            dialog = app.screen
+            urls = " ".join(f"http://127.0.0.1:9/{name}" for name in "abc")
+            dialog.query_one("#url", Input).value = urls
+            await pilot.click("#add")
+            await pilot.pause()
+            assert app.screen is dialog
+            said = str(dialog.query_one("#error", Static).render())
+            assert "added 1 of 3; then: the engine said no" in said
+            assert (
+                dialog.query_one("#url", Input).value == "http://127.0.0.1:9/b http://127.0.0.1:9/c"
+            )
+        assert added == ["http://127.0.0.1:9/a"]
+
+    run(scenario)
+
+
+def test_several_urls_and_a_word_that_is_none_add_nothing() -> None:
+    assert urls_in("http://a/x www.b.com/y http://c/z") == [
+        "http://a/x",
+        "www.b.com/y",
+        "http://c/z",
+    ]
+    assert urls_in("  http://a/x y.iso ") == ["http://a/x y.iso"]  # one URL, a raw space
 
 
 def test_a_one_line_paste_is_pasted_once(engine: Engine, downloads: Path) -> None:
