@@ -155,17 +155,27 @@ def test_sighup_with_stderr_gone_still_saves_and_exits_129(
     assert_saved(out, data)
 
 
+def _tui_downloading(server: FaultServer, route: str, downloads: Path) -> RawTui:
+    """The TUI in a pty, started on a slow download of 16 MiB, once it shows it."""
+    url = server.add(route, payload(16 * MiB, seed=41), rate=256 * 1024)
+    tui = RawTui.start_raw([url, "-d", str(downloads), "-t", "2"], cwd=downloads)
+    try:
+        poll_until(lambda: server.bytes_sent(route) > 0, 30, "bytes", tui)
+        poll_until(lambda: route.lstrip("/") in tui.drain.text(200), 30, "the job", tui)
+    except BaseException:
+        tui.close()
+        raise
+    return tui
+
+
 @pytest.mark.parametrize(
     ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"]
 )
 def test_the_tui_detaches_and_restores_the_terminal(
     server: FaultServer, downloads: Path, state_dir: Path, signum: signal.Signals, code: int
 ) -> None:
-    url = server.add("/tui-sig.bin", payload(16 * MiB, seed=41), rate=256 * 1024)
-    tui = RawTui.start_raw([url, "-d", str(downloads), "-t", "2"], cwd=downloads)
+    tui = _tui_downloading(server, "/tui-sig.bin", downloads)
     try:
-        poll_until(lambda: server.bytes_sent("/tui-sig.bin") > 0, 30, "bytes", tui)
-        poll_until(lambda: "tui-sig.bin" in tui.drain.text(200), 30, "the job", tui)
         os.kill(tui.proc.pid, signum)
         tui.proc.wait(15)
     finally:
@@ -185,11 +195,8 @@ def test_q_says_what_goes_on_in_the_background(
     server: FaultServer, downloads: Path, state_dir: Path
 ) -> None:
     """UX note 24: `q` left without a word while downloads carried on."""
-    url = server.add("/q-bg.bin", payload(16 * MiB, seed=42), rate=256 * 1024)
-    tui = RawTui.start_raw([url, "-d", str(downloads), "-t", "2"], cwd=downloads)
+    tui = _tui_downloading(server, "/q-bg.bin", downloads)
     try:
-        poll_until(lambda: server.bytes_sent("/q-bg.bin") > 0, 30, "bytes", tui)
-        poll_until(lambda: "q-bg.bin" in tui.drain.text(200), 30, "the job", tui)
         tui.type(b"q")
         tui.proc.wait(15)
     finally:
