@@ -42,9 +42,7 @@ def _forget_spares() -> None:
     mix their bytes with ours."""
     global _spare_lock
     for pipe in _spare:
-        for end in pipe:
-            with contextlib.suppress(OSError):
-                os.close(end)
+        _close(pipe)
     _spare.clear()
     _spare_lock = threading.Lock()
 
@@ -58,6 +56,10 @@ def _give_back(pipe: tuple[int, int]) -> None:
         if len(_spare) < SPARE_PIPES:
             _spare.append(pipe)
             return
+    _close(pipe)
+
+
+def _close(pipe: tuple[int, int]) -> None:
     for end in pipe:
         with contextlib.suppress(OSError):
             os.close(end)
@@ -109,7 +111,5 @@ class Splice:
         pipe, self.r, self.w = (self.r, self.w), -1, -1
         if self._empty:
             _give_back(pipe)
-            return
-        for end in pipe:
-            with contextlib.suppress(OSError):
-                os.close(end)
+        else:
+            _close(pipe)
