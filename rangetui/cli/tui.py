@@ -37,7 +37,6 @@ from rangetui.core.errors import DownloadError
 from rangetui.core.snapshots import EngineSnapshot
 from rangetui.core.store import state_root
 from rangetui.core.text import terminal_safe
-from rangetui.core.types import ACTIVE, Phase
 from rangetui.daemon.protocol import EngineError
 from rangetui.daemon.spawn import attach
 
@@ -127,7 +126,7 @@ def tui_main(argv: Sequence[str]) -> int:
 
 def going_on(snap: EngineSnapshot, stopped: bool) -> str:
     """What a user leaving the screen should know: downloads carry on without it."""
-    count = snap.count(Phase.QUEUED, *ACTIVE)
+    count = snap.going_on
     if not count:
         return ""
     them = f"{count} download{'s' if count != 1 else ''} {'goes' if count == 1 else 'go'} on"

@@ -169,7 +169,7 @@ class Engine(CommandMethods):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             snap = self.snapshot()
-            if not self._launcher and not snap.count(Phase.QUEUED, *ACTIVE):
+            if not self._launcher and not snap.going_on:
                 time.sleep(SCHEDULER_TICK)
                 if not self._launcher and self._commands.empty():
                     return True

@@ -14,6 +14,7 @@ from rangetui.core.intervals import MapSnapshot
 from rangetui.core.jobs import Job
 from rangetui.core.text import safe_or_none, terminal_safe
 from rangetui.core.types import (
+    ACTIVE,
     ConnectionView,
     DownloadSnapshot,
     Phase,
@@ -128,6 +129,10 @@ class EngineSnapshot:
 
     def count(self, *statuses: Phase) -> int:
         return sum(1 for j in self.jobs if j.status in statuses)
+
+    @property
+    def going_on(self) -> int:  # jobs running or waiting to run: work still to do
+        return self.count(Phase.QUEUED, *ACTIVE)
 
     def find(self, job_id: str) -> JobSnapshot | None:
         return next((j for j in self.jobs if j.id == job_id), None)

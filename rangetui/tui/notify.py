@@ -9,7 +9,6 @@ from typing import Any
 from textual.app import App
 
 from rangetui.core.snapshots import EngineSnapshot
-from rangetui.core.types import ACTIVE, Phase
 
 OSC9 = "\x1b]9;rangetui: every download has ended\x07"
 
@@ -27,7 +26,7 @@ class QueueWatcher:
 
 
 def busy(snap: EngineSnapshot) -> bool:
-    return snap.count(Phase.QUEUED, *ACTIVE) > 0
+    return snap.going_on > 0
 
 
 def announce(app: App[Any]) -> None:
