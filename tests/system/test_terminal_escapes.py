@@ -68,6 +68,8 @@ def test_server_text_in_every_field_reaches_the_terminal_inert(
         time.sleep(
             0.6
         )  # the screen catches up (it sends only changed cells: no phrase to wait for)
+        tui.type(b"g")  # the first job: the cursor starts on one still going, if any was
+        time.sleep(0.3)
         for shows in ("cd-name.bin", "url-name.bin", "PWNED-REASON"):  # each job's details
             tui.type(b"\r")
             poll_until(lambda s=shows: s in screen(tui), SHOWN, f"{shows} in the details", tui)
