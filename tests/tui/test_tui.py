@@ -411,11 +411,11 @@ def test_the_cursor_starts_on_the_first_job_downloading(
         done = engine.add(server.add(f"/d{i}.bin", payload(10 * KiB)), downloads)
         wait_job(engine, done, lambda j: j.status is Phase.DONE)
     slow = engine.add(server.add("/busy.bin", payload(4 * MiB), rate=128 * KiB), downloads)
+    wait_job(engine, slow, lambda j: j.status is Phase.DOWNLOADING)  # in the queue the app opens
 
     async def scenario() -> None:
         app = RangeApp(engine, downloads)
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, status_is(engine, slow, Phase.DOWNLOADING))
             await until(pilot, lambda: table(app).row_count == 3)
             assert table(app).selected_id == slow
             assert [j.status for j in engine.snapshot().jobs][:2] == [Phase.DONE, Phase.DONE]
